@@ -1,0 +1,1 @@
+"""Typed contracts for every event ecr-warden consumes or emits."""

@@ -1,0 +1,86 @@
+"""The decision event ecr-warden puts on its bus (source `ecr-warden`). Versioned: consumers check the major.
+
+detail-type `Image Decision`; see docs/decision-event.md. Minor versions only add optional fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DECISION_SOURCE = "ecr-warden"
+DECISION_DETAIL_TYPE = "Image Decision"
+SCHEMA_VERSION = "1.0"
+
+
+class Action(StrEnum):
+    QUARANTINED = "quarantined"
+    ARCHIVED = "archived"
+    TAGGED = "tagged"
+    PASSED = "passed"
+    UPDATED = "updated"  # still blocked/tagged, the findings behind it changed
+    RETAG_BLOCKED = "retag_blocked"  # a blocked digest was pushed again under a new tag; the tag was removed
+    NOW_COMPLIANT = "now_compliant"  # a blocked image no longer breaks the policy; release is left to a human
+    RELEASED = "released"
+    KEPT_RELEASED = "kept_released"  # released by an admin; a late scan with the same findings does not re-block
+    SCAN_FAILED = "scan_failed"
+    SKIPPED = "skipped"  # the image or repository no longer exists
+    WOULD_QUARANTINE = "would_quarantine"
+    WOULD_ARCHIVE = "would_archive"
+    WOULD_TAG = "would_tag"
+    WOULD_REMOVE_TAG = "would_remove_tag"
+
+
+class FindingSummary(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    severity: str
+    package: str | None = None
+    installed_version: str | None = None
+    fixed_version: str | None = None
+    cvss: float | None = None
+    exploit_available: bool | None = None
+    fix_available: bool | None = None
+    url: str | None = None
+
+
+class DecisionDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    schema_version: str
+    decision_id: str
+    time: datetime
+    account: str
+    region: str
+    environment: str
+    mode: Literal["enforce", "audit"]
+    repository: str
+    digest: str
+    tags: list[str] = Field(default_factory=list, description="the image's deployable tags before the action")
+    verdict: Literal["PASS", "TAG", "BLOCK"]
+    action: Action
+    status: str
+    previous_status: str | None = None
+    rule: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    severity_counts: dict[str, int] = Field(default_factory=dict)
+    top_findings: list[FindingSummary] = Field(default_factory=list)
+    findings_total: int = 0
+    exempted: list[str] = Field(default_factory=list)
+    quarantine_tag: str | None = None
+    marker_tag: str | None = None
+    acted_on: str | None = Field(None, description="digest changed when it differs from digest (multi-arch index)")
+    trigger: str
+    trigger_event_id: str | None = None
+    fingerprint: str | None = None
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_major(cls, value: str) -> str:
+        if value.split(".", 1)[0] != SCHEMA_VERSION.split(".", 1)[0]:
+            raise ValueError(f"unsupported decision schema version {value!r} (this code reads {SCHEMA_VERSION})")
+        return value

@@ -1,0 +1,36 @@
+"""Typed domain errors. Adapters translate SDK failures into these once; handlers decide retry vs. DLQ."""
+
+from __future__ import annotations
+
+
+class WardenError(Exception):
+    """Base class for every error ecr-warden raises on purpose."""
+
+
+class PermanentError(WardenError):
+    """Retrying cannot help (bad input, bad configuration): the event goes to the DLQ, not back to Lambda."""
+
+
+class EventValidationError(PermanentError):
+    def __init__(self, what: str, field: str, reason: str, error_count: int = 1) -> None:
+        self.what, self.field, self.reason, self.error_count = what, field, reason, error_count
+        more = f" (+{error_count - 1} more)" if error_count > 1 else ""
+        super().__init__(f"invalid {what}: field '{field}': {reason}{more}")
+
+
+class UnsupportedEventError(PermanentError):
+    def __init__(self, source: str, detail_type: str) -> None:
+        self.source, self.detail_type = source, detail_type
+        super().__init__(f"unsupported event: source={source!r} detail-type={detail_type!r}")
+
+
+class ConfigurationError(PermanentError):
+    """Deployment or policy configuration is wrong; an operator must fix it."""
+
+
+class ImageNotFoundError(WardenError):
+    """The repository or image named by an event no longer exists (treated as 'already gone')."""
+
+    def __init__(self, repository: str, reference: str) -> None:
+        self.repository, self.reference = repository, reference
+        super().__init__(f"image {repository}@{reference} not found")
