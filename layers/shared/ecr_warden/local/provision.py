@@ -1,0 +1,280 @@
+"""Create the resources of template.yaml on the local (moto) endpoint, from the template itself."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ecr_warden.local.template import Resolver, TemplateError, provisioning_order
+
+# Types that exist only for IAM, monitoring or packaging in a real account and have no local behaviour.
+NOT_NEEDED_LOCALLY = frozenset(
+    {
+        "AWS::Serverless::LayerVersion",
+        "AWS::Lambda::LayerVersion",
+        "AWS::CloudWatch::Alarm",
+        "AWS::IAM::Role",
+        "AWS::IAM::Policy",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::Lambda::Permission",
+        "AWS::Logs::LogGroup",
+    }
+)
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """One EventBridge rule of a function, with the queue the local stack delivers its matches through."""
+
+    function: str
+    name: str
+    bus: str
+    pattern: dict[str, Any]
+    delivery_queue_url: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    code_dir: Path
+    handler: str
+    environment: dict[str, str]
+    timeout: int
+    memory_mb: int
+    role_arn: str
+    max_retries: int = 2
+    on_failure_arn: str | None = None
+
+
+@dataclass
+class ProvisionedStack:
+    outputs: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    rules: list[EventRule] = field(default_factory=list)
+    physical: dict[str, str] = field(default_factory=dict)
+
+    def function(self, name_or_arn: str) -> FunctionSpec | None:
+        name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+        for spec in self.functions.values():
+            if name in (spec.name, spec.logical_id):
+                return spec
+        return None
+
+
+def local_role_arn(account_id: str, logical_id: str) -> str:
+    """The role a function runs as locally; CloudTrail events for its calls name it, as in a real account."""
+    return f"arn:aws:iam::{account_id}:role/ecr-warden-local-{logical_id}"
+
+
+class Provisioner:
+    def __init__(
+        self, client: Callable[[str], Any], template: dict[str, Any], template_dir: Path, resolver: Resolver
+    ) -> None:
+        self._client = client
+        self.template = template
+        self.template_dir = template_dir
+        self.resolver = resolver
+        self.stack = ProvisionedStack()
+        self._handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
+            "AWS::DynamoDB::Table": self._table,
+            "AWS::SNS::Topic": self._topic,
+            "AWS::SNS::Subscription": self._subscription,
+            "AWS::SQS::Queue": self._queue,
+            "AWS::SecretsManager::Secret": self._secret,
+            "AWS::SSM::Parameter": self._parameter,
+            "AWS::Events::EventBus": self._event_bus,
+            "AWS::Serverless::Function": self._function,
+        }
+
+    def client(self, service: str) -> Any:
+        return self._client(service)
+
+    def run(self) -> ProvisionedStack:
+        resources: dict[str, Any] = self.template["Resources"]
+        for logical_id in provisioning_order(self.template):
+            spec = resources[logical_id]
+            kind = spec.get("Type", "?")
+            if "Condition" in spec and not self.resolver.condition(spec["Condition"]):
+                continue
+            if kind in NOT_NEEDED_LOCALLY:
+                self.resolver.refs[logical_id] = f"local-{logical_id}"
+                continue
+            handler = self._handlers.get(kind)
+            if handler is None:
+                raise TemplateError(f"resource {logical_id}: type {kind} cannot be provisioned locally")
+            try:
+                handler(logical_id, self.resolver.resolve(spec.get("Properties") or {}))
+            except TemplateError:
+                raise
+            except Exception as exc:  # an SDK error while creating: name the resource, keep the cause
+                raise TemplateError(f"resource {logical_id} ({kind}): {exc}") from exc
+        for name, output in (self.template.get("Outputs") or {}).items():
+            if "Condition" in output and not self.resolver.condition(output["Condition"]):
+                continue
+            self.stack.outputs[name] = str(self.resolver.resolve(output["Value"]))
+        self.stack.physical = dict(self.resolver.refs)
+        return self.stack
+
+    def _arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.resolver.region}:{self.resolver.account_id}:{resource}"
+
+    def _table(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("TableName") or f"local-{logical_id}"
+        args: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(**args)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+        self.resolver.refs[logical_id] = name
+        self.resolver.attributes[logical_id] = {"Arn": self._arn("dynamodb", f"table/{name}")}
+
+    def _topic(self, logical_id: str, props: dict[str, Any]) -> None:
+        arn = self.client("sns").create_topic(Name=props.get("TopicName") or f"local-{logical_id}")["TopicArn"]
+        self.resolver.refs[logical_id] = arn
+        self.resolver.attributes[logical_id] = {"TopicArn": arn, "TopicName": arn.rsplit(":", 1)[-1]}
+
+    def _subscription(self, logical_id: str, props: dict[str, Any]) -> None:
+        arn = self.client("sns").subscribe(
+            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+        )["SubscriptionArn"]
+        self.resolver.refs[logical_id] = arn
+
+    def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("QueueName") or f"local-{logical_id}"
+        attributes = {key: str(props[key]) for key in ("MessageRetentionPeriod", "VisibilityTimeout") if key in props}
+        url = self.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        self.resolver.refs[logical_id] = url
+        self.resolver.attributes[logical_id] = {
+            "Arn": self._arn("sqs", name),
+            "QueueName": name,
+            "QueueUrl": url,
+        }
+
+    def _secret(self, logical_id: str, props: dict[str, Any]) -> None:
+        args = {"Name": props["Name"], "SecretString": props.get("SecretString", "")}
+        if props.get("Description"):
+            args["Description"] = props["Description"]
+        arn = self.client("secretsmanager").create_secret(**args)["ARN"]
+        self.resolver.refs[logical_id] = arn
+        self.resolver.attributes[logical_id] = {"Id": arn}
+
+    def _parameter(self, logical_id: str, props: dict[str, Any]) -> None:
+        self.client("ssm").put_parameter(
+            Name=props["Name"], Value=str(props["Value"]), Type=props.get("Type", "String"), Overwrite=True
+        )
+        self.resolver.refs[logical_id] = props["Name"]
+
+    def _event_bus(self, logical_id: str, props: dict[str, Any]) -> None:
+        arn = self.client("events").create_event_bus(Name=props["Name"])["EventBusArn"]
+        self.resolver.refs[logical_id] = props["Name"]
+        self.resolver.attributes[logical_id] = {"Arn": arn, "Name": props["Name"]}
+
+    def _function(self, logical_id: str, props: dict[str, Any]) -> None:
+        merged = _merge_globals(self.resolver.resolve(self.template.get("Globals", {}).get("Function", {})), props)
+        name = merged.get("FunctionName") or f"local-{logical_id}"
+        code_dir = (self.template_dir / merged["CodeUri"]).resolve()
+        if not (code_dir / f"{merged['Handler'].rsplit('.', 1)[0]}.py").is_file():
+            raise TemplateError(f"resource {logical_id}: handler {merged['Handler']} not found in {code_dir}")
+        role_arn = local_role_arn(self.resolver.account_id, logical_id)
+        invoke_config: dict[str, Any] = merged.get("EventInvokeConfig") or {}
+        self._register_lambda(name, role_arn, code_dir, merged)
+        spec = FunctionSpec(
+            logical_id=logical_id,
+            name=name,
+            code_dir=code_dir,
+            handler=merged["Handler"],
+            environment={k: str(v) for k, v in (merged.get("Environment", {}).get("Variables") or {}).items()},
+            timeout=int(merged.get("Timeout", 3)),
+            memory_mb=int(merged.get("MemorySize", 128)),
+            role_arn=role_arn,
+            max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
+            on_failure_arn=(invoke_config.get("DestinationConfig") or {}).get("OnFailure", {}).get("Destination"),
+        )
+        self.stack.functions[logical_id] = spec
+        self.resolver.refs[logical_id] = name
+        self.resolver.attributes[logical_id] = {"Arn": self._arn("lambda", f"function:{name}")}
+        for event_id, event in (props.get("Events") or {}).items():
+            if event.get("Type") not in ("EventBridgeRule", "CloudWatchEvent"):
+                raise TemplateError(
+                    f"resource {logical_id}: event {event_id} of type {event.get('Type')} cannot be provisioned locally"
+                )
+            self._rule(spec, event_id, event["Properties"])
+
+    def _register_lambda(self, name: str, role_arn: str, code_dir: Path, merged: dict[str, Any]) -> None:
+        """Create the function in moto too, so `aws lambda get-function` and list-functions see it."""
+        iam = self.client("iam")
+        role_name = role_arn.rsplit("/", 1)[-1]
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                }
+            ],
+        }
+        iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zf:
+            for path in sorted(code_dir.rglob("*.py")):
+                zf.write(path, path.relative_to(code_dir).as_posix())
+        self.client("lambda").create_function(
+            FunctionName=name,
+            Runtime=merged.get("Runtime", "python3.13"),
+            Role=role_arn,
+            Handler=merged["Handler"],
+            Code={"ZipFile": archive.getvalue()},
+            Timeout=int(merged.get("Timeout", 3)),
+            MemorySize=int(merged.get("MemorySize", 128)),
+            Architectures=merged.get("Architectures", ["arm64"]),
+            Environment={
+                "Variables": {k: str(v) for k, v in (merged.get("Environment", {}).get("Variables") or {}).items()}
+            },
+        )
+
+    def _rule(self, spec: FunctionSpec, event_id: str, props: dict[str, Any]) -> None:
+        bus = props.get("EventBusName", "default")
+        rule_name = f"{spec.name}-{event_id}"[:64]
+        sqs = self.client("sqs")
+        queue_name = f"local-deliver-{spec.logical_id}-{event_id}"[:80]
+        queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        events = self.client("events")
+        events.put_rule(Name=rule_name, EventBusName=bus, EventPattern=json.dumps(props["Pattern"]), State="ENABLED")
+        events.put_targets(
+            Rule=rule_name,
+            EventBusName=bus,
+            Targets=[{"Id": "deliver", "Arn": self._arn("sqs", queue_name)}],
+        )
+        self.stack.rules.append(EventRule(spec.logical_id, rule_name, bus, props["Pattern"], queue_url))
+
+
+def _merge_globals(globals_: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    """SAM's Globals semantics: maps merge (function wins), lists append, scalars are overridden."""
+    merged: dict[str, Any] = dict(globals_)
+    for key, value in props.items():
+        base = merged.get(key)
+        if isinstance(base, dict) and isinstance(value, dict):
+            merged[key] = _merge_globals(base, value)
+        elif isinstance(base, list) and isinstance(value, list):
+            merged[key] = base + value
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,291 @@
+"""The local AWS endpoint: moto's WSGI app wrapped with what moto does not do for ecr-warden.
+
+- Lambda Invoke of a template function runs its real handler in-process (moto would need Docker).
+- Successful ECR calls emit the events AWS would: `ECR Image Action` for PutImage/BatchDeleteImage and
+  `AWS API Call via CloudTrail` for every mutating call, including the ones ecr-warden makes itself.
+- Inspector2 ListFindings and ECR DescribeImageScanFindings are answered by the local scanner.
+- /_ecr_warden/* is the stack's own control API (scan an image, read state).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from ecr_warden.local.runtime import HandlerError
+
+if TYPE_CHECKING:
+    from ecr_warden.local.stack import LocalStack
+
+StartResponse = Callable[..., Any]
+
+ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921."
+_READ_ONLY = ("Describe", "List", "Get", "BatchGet", "BatchCheck", "Validate")
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+_FUNCTION_AGENT = re.compile(r"\bfn/(?P<name>[A-Za-z0-9_-]+)")
+
+
+def _json_response(
+    start_response: StartResponse,
+    status: str,
+    body: Any,
+    content_type: str = "application/json",
+    headers: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    payload = json.dumps(body, default=str).encode()
+    start_response(
+        status,
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(payload))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+            *(headers or []),
+        ],
+    )
+    return [payload]
+
+
+class LocalAwsApp:
+    def __init__(self, moto_app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], stack: LocalStack) -> None:
+        self.moto_app = moto_app
+        self.stack = stack
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        body = self._read_body(environ)
+        if path.startswith("/_ecr_warden/"):
+            return self._control(environ, path, body, start_response)
+        if (match := _INVOKE_PATH.match(path)) and environ.get("REQUEST_METHOD") == "POST":
+            spec = self.stack.provisioned.function(unquote(match.group("name")))
+            if spec is not None:
+                return self._invoke(spec.logical_id, environ, body, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        scope = environ.get("HTTP_AUTHORIZATION", "")
+        if "/inspector2/aws4_request" in scope and path == "/findings/list":
+            return _json_response(start_response, "200 OK", self.stack.scanner.list_findings(_loads(body)))
+        if target == ECR_TARGET + "DescribeImageScanFindings":
+            answered = self._basic_findings(_loads(body), start_response)
+            if answered is not None:
+                return answered
+        status, _headers, response = self._call_moto(environ, start_response)
+        if target.startswith(ECR_TARGET) and status.startswith("2"):
+            operation = target.removeprefix(ECR_TARGET)
+            if not operation.startswith(_READ_ONLY):
+                self.stack.emit_ecr_call(operation, _loads(body), _loads(response), environ.get("HTTP_USER_AGENT", ""))
+        return [response]
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        return body
+
+    def _call_moto(self, environ: dict[str, Any], start_response: StartResponse) -> tuple[str, list[Any], bytes]:
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[Any], exc_info: Any = None) -> Callable[[bytes], None]:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        result = self.moto_app(environ, capture)
+        try:
+            response = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close:
+                close()
+        start_response(captured["status"], captured["headers"])
+        return captured["status"], captured["headers"], response
+
+    def _invoke(
+        self, logical_id: str, environ: dict[str, Any], body: bytes, start_response: StartResponse
+    ) -> list[bytes]:
+        invocation_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
+        event = _loads(body) if body else {}
+        if invocation_type == "DryRun":
+            start_response("204 No Content", [("Content-Length", "0")])
+            return [b""]
+        if invocation_type == "Event":
+            self.stack.invoke_async(logical_id, event)
+            start_response("202 Accepted", [("Content-Length", "0")])
+            return [b""]
+        try:
+            result = self.stack.runtimes[logical_id].invoke(event)
+        except HandlerError as error:
+            return _json_response(
+                start_response,
+                "200 OK",
+                error.payload(),
+                headers=[("X-Amz-Function-Error", "Unhandled"), ("X-Amz-Executed-Version", "$LATEST")],
+            )
+        return _json_response(start_response, "200 OK", result, headers=[("X-Amz-Executed-Version", "$LATEST")])
+
+    def _basic_findings(self, request: dict[str, Any], start_response: StartResponse) -> list[bytes] | None:
+        image_id = request.get("imageId") or {}
+        digest = image_id.get("imageDigest")
+        repository = request.get("repositoryName", "")
+        if not digest and image_id.get("imageTag"):
+            digest = self.stack.resolve_tag(repository, image_id["imageTag"])
+        scanned = self.stack.scanner.get(repository, digest) if digest else None
+        if scanned is None or scanned.scanner != "basic":
+            return None
+        return _json_response(
+            start_response,
+            "200 OK",
+            self.stack.scanner.describe_image_scan_findings(scanned, request),
+            content_type="application/x-amz-json-1.1",
+        )
+
+    def _control(self, environ: dict[str, Any], path: str, body: bytes, start_response: StartResponse) -> list[bytes]:
+        try:
+            if path == "/_ecr_warden/scan" and environ.get("REQUEST_METHOD") == "POST":
+                return _json_response(start_response, "200 OK", self.stack.scan(**_loads(body)))
+            if path == "/_ecr_warden/state":
+                return _json_response(start_response, "200 OK", self.stack.state())
+        except (TypeError, ValueError, LookupError) as exc:
+            return _json_response(start_response, "400 Bad Request", {"error": str(exc)})
+        return _json_response(start_response, "404 Not Found", {"error": f"no such control path {path}"})
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+
+
+def cloudtrail_event(
+    operation: str,
+    request: dict[str, Any],
+    response: dict[str, Any] | None,
+    identity: dict[str, Any],
+    user_agent: str,
+    region: str,
+    account_id: str,
+) -> dict[str, Any]:
+    """An `AWS API Call via CloudTrail` event for an ECR call, in the shape CloudTrail delivers to EventBridge."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    request_parameters = {k: v for k, v in request.items() if k not in ("imageManifest",)}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.ecr",
+        "account": account_id,
+        "time": now,
+        "region": region,
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.08",
+            "userIdentity": identity,
+            "eventTime": now,
+            "eventSource": "ecr.amazonaws.com",
+            "eventName": operation,
+            "awsRegion": region,
+            "sourceIPAddress": "127.0.0.1",
+            "userAgent": user_agent,
+            "requestParameters": request_parameters or None,
+            "responseElements": response or None,
+            "requestID": str(uuid.uuid4()),
+            "eventID": str(uuid.uuid4()),
+            "readOnly": False,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": account_id,
+            "eventCategory": "Management",
+        },
+    }
+
+
+def caller_identity(user_agent: str, role_for: Callable[[str], str | None], account_id: str) -> dict[str, Any]:
+    """Who made a call, as CloudTrail would say: a function's assumed role, or the local admin user."""
+    match = _FUNCTION_AGENT.search(user_agent)
+    role_arn = role_for(match.group("name")) if match else None
+    if role_arn:
+        role_name = role_arn.rsplit("/", 1)[-1]
+        session = match.group("name") if match else "local"
+        return {
+            "type": "AssumedRole",
+            "principalId": f"AROALOCAL:{session}",
+            "accountId": account_id,
+            "arn": f"arn:aws:sts::{account_id}:assumed-role/{role_name}/{session}",
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": "AROALOCAL",
+                    "arn": role_arn,
+                    "accountId": account_id,
+                    "userName": role_name,
+                }
+            },
+        }
+    return {
+        "type": "IAMUser",
+        "principalId": "AIDALOCAL",
+        "accountId": account_id,
+        "arn": f"arn:aws:iam::{account_id}:user/local-admin",
+        "userName": "local-admin",
+    }
+
+
+def image_action_events(
+    operation: str, request: dict[str, Any], response: dict[str, Any], region: str, account_id: str
+) -> list[dict[str, Any]]:
+    """`ECR Image Action` events for PutImage (PUSH) and BatchDeleteImage (DELETE), as ECR emits them."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def event(action: str, repository: str, digest: str, tag: str | None, media_type: str | None) -> dict[str, Any]:
+        detail: dict[str, Any] = {
+            "result": "SUCCESS",
+            "repository-name": repository,
+            "image-digest": digest,
+            "action-type": action,
+        }
+        if tag:
+            detail["image-tag"] = tag
+        if media_type:
+            detail["manifest-media-type"] = media_type
+            detail["artifact-media-type"] = "application/vnd.docker.container.image.v1+json"
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "ECR Image Action",
+            "source": "aws.ecr",
+            "account": account_id,
+            "time": now,
+            "region": region,
+            "resources": [],
+            "detail": detail,
+        }
+
+    if operation == "PutImage":
+        image = response.get("image") or {}
+        ids = image.get("imageId") or {}
+        return [
+            event(
+                "PUSH",
+                image.get("repositoryName", request.get("repositoryName", "")),
+                ids.get("imageDigest", ""),
+                ids.get("imageTag") or request.get("imageTag"),
+                image.get("imageManifestMediaType") or request.get("imageManifestMediaType"),
+            )
+        ]
+    if operation == "BatchDeleteImage":
+        return [
+            event(
+                "DELETE",
+                request.get("repositoryName", ""),
+                ids.get("imageDigest", ""),
+                ids.get("imageTag"),
+                None,
+            )
+            for ids in response.get("imageIds") or []
+        ]
+    return []

@@ -1,0 +1,355 @@
+"""The embedded local AWS stack: moto server + template resources + in-process functions + event plumbing."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from ecr_warden.local import moto_patches
+from ecr_warden.local.catcher import SlackCatcher
+from ecr_warden.local.provision import EventRule, ProvisionedStack, Provisioner
+from ecr_warden.local.runtime import FunctionRuntime, HandlerError
+from ecr_warden.local.scanner import Scanner, load_fixture
+from ecr_warden.local.server import LocalAwsApp, caller_identity, cloudtrail_event, image_action_events
+from ecr_warden.local.template import Resolver, load_template, parameter_defaults
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+class LocalStack:
+    def __init__(
+        self,
+        template_path: Path,
+        port: int = 0,
+        region: str = "us-east-1",
+        slack_webhook_url: str | None = None,
+        parameters: dict[str, str] | None = None,
+        echo: Callable[[str], None] = print,
+        finding_events: bool = True,
+    ) -> None:
+        self.template_path = template_path.resolve()
+        self.port, self.region = port, region
+        self.slack_webhook_url = slack_webhook_url
+        self.parameter_overrides = parameters or {}
+        self.echo = echo
+        self.finding_events = finding_events
+        self.scanner = Scanner(region, ACCOUNT_ID)
+        self.provisioned = ProvisionedStack()
+        self.runtimes: dict[str, FunctionRuntime] = {}
+        self.catcher: SlackCatcher | None = None
+        self._server: Any = None
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._outbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._async_invocations: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._in_flight = 0  # events emitted but not yet on the bus, plus deliveries being run
+        self._in_flight_lock = threading.Lock()
+
+    def _track(self, delta: int) -> None:
+        with self._in_flight_lock:
+            self._in_flight += delta
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LocalStack:
+        template = load_template(self.template_path)  # fail before anything starts
+        moto_patches.apply()
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        class QuietRequestHandler(MotoRequestHandler):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                return  # one line per AWS call drowns the handlers' logs
+
+        app = LocalAwsApp(DomainDispatcherApplication(create_backend_app), self)
+        self._server = make_server("127.0.0.1", self.port, app, threaded=True, request_handler=QuietRequestHandler)
+        self.port = self._server.server_address[1]
+        self._spawn("moto-server", self._server.serve_forever)
+        try:
+            parameters = {**parameter_defaults(template), **self.parameter_overrides}
+            resolver = Resolver(template, parameters, self.region, ACCOUNT_ID)
+            self.provisioned = Provisioner(self.client, template, self.template_path.parent, resolver).run()
+            self._configure_slack()
+            base_env = {
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+            self.runtimes = {
+                logical_id: FunctionRuntime(spec, base_env, self.region, ACCOUNT_ID)
+                for logical_id, spec in self.provisioned.functions.items()
+            }
+        except BaseException:
+            self.stop()
+            raise
+        self._spawn("event-emitter", self._emit_loop)
+        self._spawn("event-delivery", self._delivery_loop)
+        self._spawn("async-invoke", self._async_loop)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self.catcher is not None:
+            self.catcher.stop()
+            self.catcher = None
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def client(self, service: str) -> Any:
+        """A client of the local endpoint; the stack never builds one that could reach real AWS."""
+        session = boto3.Session(
+            region_name=self.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+        )
+        return session.client(  # type: ignore[call-overload]
+            service, endpoint_url=self.endpoint_url, config=Config(retries={"mode": "standard"})
+        )
+
+    def _configure_slack(self) -> None:
+        secret_arn = self.provisioned.outputs.get("SlackWebhookSecretArn")
+        if not secret_arn:
+            return
+        url = self.slack_webhook_url
+        if url is None:
+            self.catcher = SlackCatcher(echo=self.echo)
+            self.catcher.start()
+            url = self.catcher.url
+        self.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=json.dumps({"url": url}))
+
+    # -- what AWS would emit --------------------------------------------------------------------------------
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self._track(+1)
+        self._outbox.put(event)
+
+    def emit_ecr_call(self, operation: str, request: dict[str, Any], response: dict[str, Any], user_agent: str) -> None:
+        for event in image_action_events(operation, request, response, self.region, ACCOUNT_ID):
+            self.emit(event)
+        identity = caller_identity(user_agent, self._role_of, ACCOUNT_ID)
+        self.emit(cloudtrail_event(operation, request, response, identity, user_agent, self.region, ACCOUNT_ID))
+
+    def _role_of(self, function_name: str) -> str | None:
+        spec = self.provisioned.function(function_name)
+        return spec.role_arn if spec else None
+
+    def _emit_loop(self) -> None:
+        events = self.client("events")
+        while not self._stopping.is_set():
+            try:
+                first = self._outbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < 10 and not self._outbox.empty():
+                batch.append(self._outbox.get_nowait())
+            try:
+                events.put_events(
+                    Entries=[
+                        {
+                            "Source": e["source"],
+                            "DetailType": e["detail-type"],
+                            "Detail": json.dumps(e["detail"]),
+                            "Resources": e.get("resources", []),
+                            "EventBusName": "default",
+                        }
+                        for e in batch
+                    ]
+                )
+            finally:
+                self._track(-len(batch))
+
+    # -- delivery to functions ------------------------------------------------------------------------------
+
+    def _delivery_loop(self) -> None:
+        sqs = self.client("sqs")
+        while not self._stopping.is_set():
+            delivered = 0
+            for rule in self.provisioned.rules:
+                self._track(+1)
+                try:
+                    delivered += self._deliver(sqs, rule)
+                finally:
+                    self._track(-1)
+            if not delivered:
+                self._stopping.wait(0.05)
+
+    def _deliver(self, sqs: Any, rule: EventRule) -> int:
+        messages = sqs.receive_message(QueueUrl=rule.delivery_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        for message in messages:
+            sqs.delete_message(QueueUrl=rule.delivery_queue_url, ReceiptHandle=message["ReceiptHandle"])
+            event = json.loads(message["Body"])
+            self.echo(f"event {event.get('detail-type')!r} matched rule {rule.name} -> {rule.function}")
+            self._invoke_with_retries(rule.function, event)
+        return len(messages)
+
+    def invoke_async(self, logical_id: str, event: Any) -> None:
+        self._track(+1)
+        self._async_invocations.put((logical_id, event))
+
+    def _async_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                logical_id, event = self._async_invocations.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                self._invoke_with_retries(logical_id, event)
+            finally:
+                self._track(-1)
+
+    def _invoke_with_retries(self, logical_id: str, event: Any) -> None:
+        """Lambda's asynchronous invocation: retries, then the function's on-failure destination."""
+        runtime = self.runtimes[logical_id]
+        attempts = 1 + runtime.spec.max_retries
+        for attempt in range(1, attempts + 1):
+            try:
+                runtime.invoke(event)
+                return
+            except HandlerError as error:
+                self.echo(f"{logical_id} failed (attempt {attempt}/{attempts}): {error.error_type}: {error.message}")
+                last = error
+        if runtime.spec.on_failure_arn:
+            record = {
+                "version": "1.0",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "requestContext": {
+                    "requestId": runtime.invocations[-1].request_id,
+                    "functionArn": runtime.arn,
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": attempts,
+                },
+                "requestPayload": event,
+                "responseContext": {
+                    "statusCode": 200,
+                    "executedVersion": "$LATEST",
+                    "functionError": "Unhandled",
+                },
+                "responsePayload": last.payload(),
+            }
+            queue_name = runtime.spec.on_failure_arn.rsplit(":", 1)[-1]
+            sqs = self.client("sqs")
+            sqs.send_message(
+                QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+                MessageBody=json.dumps(record, default=str),
+            )
+
+    # -- the scanner ----------------------------------------------------------------------------------------
+
+    def resolve_tag(self, repository: str, tag: str) -> str | None:
+        try:
+            images = self.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+        except self.client("ecr").exceptions.ImageNotFoundException:
+            return None
+        details = images.get("imageDetails") or []
+        return details[0]["imageDigest"] if details else None
+
+    def scan(
+        self,
+        repository: str,
+        fixture: str | list[dict[str, Any]] = "clean",
+        tag: str | None = None,
+        digest: str | None = None,
+        scanner: str = "enhanced",
+        finding_events: bool | None = None,
+    ) -> dict[str, Any]:
+        """Play the scanner for one pushed image and emit the scan-complete event the real service would."""
+        if scanner not in ("enhanced", "basic"):
+            raise ValueError("scanner must be 'enhanced' or 'basic'")
+        if digest is None:
+            if tag is None:
+                raise ValueError("give the image's tag or digest")
+            digest = self.resolve_tag(repository, tag)
+            if digest is None:
+                raise LookupError(f"no image {repository}:{tag}")
+        details = self.client("ecr").describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])[
+            "imageDetails"
+        ]
+        tags = list(details[0].get("imageTags") or []) if details else []
+        findings = load_fixture(fixture) if isinstance(fixture, str) else fixture
+        image = self.scanner.record(repository, digest, tags, scanner, findings)
+        events = self.scanner.scan_events(image, self.finding_events if finding_events is None else finding_events)
+        for event in events:
+            self.emit(event)
+        counts = self.scanner.counts(image, omit_zero=False)
+        self.echo(f"scanned {repository}@{digest[:19]} ({scanner}): {counts}")
+        return {
+            "repository": repository,
+            "digest": digest,
+            "tags": tags,
+            "counts": counts,
+            "events": [e["detail-type"] for e in events],
+        }
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region": self.region,
+            "outputs": self.provisioned.outputs,
+            "functions": {lid: spec.name for lid, spec in self.provisioned.functions.items()},
+            "invocations": [
+                asdict(inv) | {"result": None} for runtime in self.runtimes.values() for inv in runtime.invocations
+            ],
+            "slack_messages": list(self.catcher.messages) if self.catcher else [],
+            "pending_events": self._outbox.qsize(),
+        }
+
+    def wait_idle(self, timeout: float = 15.0) -> bool:
+        """Wait until every emitted event is on the bus and every matching delivery has run."""
+        deadline = time.monotonic() + timeout
+        sqs = self.client("sqs")
+        quiet_checks = 0
+        while time.monotonic() < deadline:
+            idle = self._in_flight == 0 and not any(
+                int(value)
+                for rule in self.provisioned.rules
+                for value in sqs.get_queue_attributes(
+                    QueueUrl=rule.delivery_queue_url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"].values()
+            )
+            quiet_checks = quiet_checks + 1 if idle else 0
+            if quiet_checks >= 2:
+                return True
+            time.sleep(0.1)
+        return False
