@@ -1,0 +1,208 @@
+"""Amazon ECR: image details, manifests, tags, storage class and basic-scanning findings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecr_warden.adapters.aws import client, error_code
+from ecr_warden.errors import WardenError
+from ecr_warden.gate.findings import Finding, from_basic
+
+INDEX_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    }
+)
+MANIFEST_MEDIA_TYPES = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    *sorted(INDEX_MEDIA_TYPES),
+]
+_GONE = frozenset({"ImageNotFoundException", "RepositoryNotFoundException"})
+
+# IAM actions this adapter needs; template.yaml grants exactly these to the scan gate (a test compares).
+IAM_ACTIONS = frozenset(
+    {
+        "ecr:DescribeImages",
+        "ecr:BatchGetImage",
+        "ecr:PutImage",
+        "ecr:BatchDeleteImage",
+        "ecr:UpdateImageStorageClass",
+        "ecr:DescribeImageScanFindings",
+    }
+)
+
+
+class TagConflictError(WardenError):
+    """The tag exists on another image in an IMMUTABLE repository."""
+
+
+class RegistryError(WardenError):
+    pass
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    digest: str
+    tags: list[str]
+    media_type: str | None = None
+    artifact_media_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    body: str
+    media_type: str | None
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_MEDIA_TYPES
+
+    def platform_children(self) -> list[str]:
+        """Per-platform manifests of an index; attestation and unknown-platform entries are never included."""
+        try:
+            document = json.loads(self.body)
+        except ValueError:
+            return []
+        children = []
+        for entry in document.get("manifests") or []:
+            annotations = entry.get("annotations") or {}
+            platform = entry.get("platform") or {}
+            if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
+                continue
+            if platform.get("os") == "unknown" or platform.get("architecture") == "unknown":
+                continue
+            if isinstance(entry.get("digest"), str):
+                children.append(entry["digest"])
+        return children
+
+
+@dataclass
+class EcrRegistry:
+    _client: Any = field(default=None)
+
+    @property
+    def ecr(self) -> Any:
+        return self._client or client("ecr")
+
+    def describe(self, repository: str, digest: str) -> ImageInfo | None:
+        try:
+            details = self.ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])
+        except Exception as exc:
+            if error_code(exc) in _GONE:
+                return None
+            raise
+        if not details.get("imageDetails"):
+            return None
+        d = details["imageDetails"][0]
+        return ImageInfo(
+            digest,
+            list(d.get("imageTags") or []),
+            d.get("imageManifestMediaType"),
+            d.get("artifactMediaType"),
+        )
+
+    def manifest(self, repository: str, digest: str) -> Manifest | None:
+        try:
+            response = self.ecr.batch_get_image(
+                repositoryName=repository,
+                imageIds=[{"imageDigest": digest}],
+                acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+            )
+        except Exception as exc:
+            if error_code(exc) in _GONE:
+                return None
+            raise
+        images = response.get("images") or []
+        if not images:
+            return None
+        return Manifest(images[0]["imageManifest"], images[0].get("imageManifestMediaType"))
+
+    def add_tag(self, repository: str, digest: str, manifest: Manifest, tag: str) -> None:
+        """Tag the digest by putting its exact manifest bytes again; an existing identical tag is success."""
+        args: dict[str, Any] = {
+            "repositoryName": repository,
+            "imageManifest": manifest.body,
+            "imageTag": tag,
+            "imageDigest": digest,
+        }
+        if manifest.media_type:
+            args["imageManifestMediaType"] = manifest.media_type
+        try:
+            self.ecr.put_image(**args)
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "ImageAlreadyExistsException":
+                return
+            if code == "ImageTagAlreadyExistsException":
+                raise TagConflictError(f"{repository}:{tag} exists on another image (IMMUTABLE)") from exc
+            raise
+
+    def remove_tags(self, repository: str, tags: list[str]) -> list[str]:
+        """Remove tag references (the image stays while another tag holds it). Returns failures other than
+        'already gone'."""
+        failures: list[str] = []
+        for start in range(0, len(tags), 100):
+            response = self.ecr.batch_delete_image(
+                repositoryName=repository, imageIds=[{"imageTag": tag} for tag in tags[start : start + 100]]
+            )
+            failures.extend(
+                f"{f.get('imageId', {}).get('imageTag')}: {f.get('failureCode')}"
+                for f in response.get("failures") or []
+                if f.get("failureCode") not in ("ImageNotFound", "ImageTagDoesNotMatchDigest")
+            )
+        return failures
+
+    def archive(self, repository: str, digest: str) -> None:
+        try:
+            self.ecr.update_image_storage_class(
+                repositoryName=repository, imageId={"imageDigest": digest}, targetStorageClass="ARCHIVE"
+            )
+        except Exception as exc:
+            if error_code(exc) == "ImageStorageClassUpdateNotSupportedException":
+                raise RegistryError(f"{repository}@{digest}: archive not supported for this image") from exc
+            raise
+
+    def basic_findings(self, repository: str, digest: str) -> list[Finding] | None:
+        """All basic-scanning findings of the image (paginated); None when the image or scan is gone."""
+        findings: list[Finding] = []
+        paginator = self.ecr.get_paginator("describe_image_scan_findings")
+        try:
+            for page in paginator.paginate(
+                repositoryName=repository,
+                imageId={"imageDigest": digest},
+                PaginationConfig={"PageSize": 1000},
+            ):
+                findings.extend(from_basic(item) for item in page.get("imageScanFindings", {}).get("findings", []))
+        except Exception as exc:
+            if error_code(exc) in (*_GONE, "ScanNotFoundException"):
+                return None
+            raise
+        return findings
+
+    def indexes_containing(self, repository: str, digest: str) -> list[str]:
+        """Tagged image indexes of the repository that list this digest (fallback when no mapping is known)."""
+        index_digests: list[str] = []
+        paginator = self.ecr.get_paginator("describe_images")
+        for page in paginator.paginate(repositoryName=repository, filter={"tagStatus": "TAGGED"}):
+            index_digests.extend(
+                d["imageDigest"]
+                for d in page.get("imageDetails", [])
+                if d.get("imageManifestMediaType") in INDEX_MEDIA_TYPES
+            )
+        found = []
+        for start in range(0, len(index_digests), 100):
+            response = self.ecr.batch_get_image(
+                repositoryName=repository,
+                acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+                imageIds=[{"imageDigest": d} for d in index_digests[start : start + 100]],
+            )
+            for image in response.get("images") or []:
+                manifest = Manifest(image["imageManifest"], image.get("imageManifestMediaType"))
+                if digest in manifest.platform_children():
+                    found.append(image["imageId"]["imageDigest"])
+        return sorted(set(found))

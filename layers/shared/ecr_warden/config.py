@@ -1,0 +1,37 @@
+"""Function settings from environment variables, validated once per container."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    environment: str = "dev"
+    mode: Literal["enforce", "audit"] = "enforce"
+    region: str = "us-east-1"
+    function_name: str = "local"
+    audit_table_name: str | None = None
+    decision_bus_name: str | None = None
+    policy_parameter_name: str | None = None
+    dead_letter_queue_url: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ
+        return cls.model_validate(
+            {
+                "environment": env.get("WARDEN_ENVIRONMENT", "dev"),
+                "mode": env.get("WARDEN_MODE", "enforce"),
+                "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION", "us-east-1"),
+                "function_name": env.get("AWS_LAMBDA_FUNCTION_NAME", "local"),
+                "audit_table_name": env.get("AUDIT_TABLE_NAME"),
+                "decision_bus_name": env.get("DECISION_BUS_NAME"),
+                "policy_parameter_name": env.get("POLICY_PARAMETER_NAME"),
+                "dead_letter_queue_url": env.get("DEAD_LETTER_QUEUE_URL"),
+            }
+        )

@@ -1,0 +1,51 @@
+"""What the gate needs from the outside world. Adapters implement these; tests pass in-memory fakes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from ecr_warden.adapters.registry import ImageInfo, Manifest
+from ecr_warden.contracts.decision import DecisionDetail
+from ecr_warden.gate.findings import Finding
+from ecr_warden.gate.records import HistoryEntry, ImageRecord
+from ecr_warden.policy.model import Policy
+
+
+class Registry(Protocol):
+    def describe(self, repository: str, digest: str) -> ImageInfo | None: ...
+    def manifest(self, repository: str, digest: str) -> Manifest | None: ...
+    def add_tag(self, repository: str, digest: str, manifest: Manifest, tag: str) -> None: ...
+    def remove_tags(self, repository: str, tags: list[str]) -> list[str]: ...
+    def archive(self, repository: str, digest: str) -> None: ...
+    def basic_findings(self, repository: str, digest: str) -> list[Finding] | None: ...
+    def indexes_containing(self, repository: str, digest: str) -> list[str]: ...
+
+
+class EnhancedFindings(Protocol):
+    def active_findings(self, repository: str, digest: str) -> list[Finding]: ...
+
+
+class AuditStore(Protocol):
+    def get(self, repository: str, digest: str) -> ImageRecord | None: ...
+    def save(self, record: ImageRecord, expected_version: int) -> ImageRecord: ...
+    def record_pass(
+        self,
+        repository: str,
+        digest: str,
+        fingerprint: str,
+        counts: dict[str, int],
+        rule: str | None,
+        entry: HistoryEntry,
+        tags: list[str],
+        now: datetime,
+    ) -> str | None: ...
+    def link_child(self, repository: str, child: str, index_digest: str, now: datetime) -> None: ...
+
+
+class Announcer(Protocol):
+    def publish(self, detail: DecisionDetail) -> None: ...
+
+
+class PolicySource(Protocol):
+    def get(self) -> Policy: ...

@@ -1,0 +1,73 @@
+"""The audit record: one item per image (repository + digest) with its status and decision history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ecr_warden.contracts.decision import FindingSummary
+
+HISTORY_LIMIT = 100
+
+
+class ImageStatus(StrEnum):
+    PENDING = "PENDING"  # known (e.g. a multi-arch child), not decided yet
+    PASSED = "PASSED"
+    TAGGED = "TAGGED"
+    QUARANTINED = "QUARANTINED"
+    ARCHIVED = "ARCHIVED"
+    RELEASED = "RELEASED"
+    EXEMPT = "EXEMPT"
+    AUDITED = "AUDITED"  # audit mode: decided and reported, nothing changed in ECR
+    SCAN_FAILED = "SCAN_FAILED"
+    SKIPPED = "SKIPPED"
+
+
+BLOCKED = frozenset({ImageStatus.QUARANTINED, ImageStatus.ARCHIVED})
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    action: str
+    status: str
+    reason: str
+    trigger: str
+    event_id: str | None = None
+
+
+class ImageRecord(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    repository: str
+    digest: str
+    status: ImageStatus
+    version: int = 0
+    updated_at: datetime
+    original_tags: list[str] = Field(default_factory=list)
+    quarantine_tag: str | None = None
+    marker_tag: str | None = None
+    verdict: str | None = None
+    rule: str | None = None
+    fingerprint: str | None = None
+    released_fingerprint: str | None = None
+    severity_counts: dict[str, int] = Field(default_factory=dict)
+    top_findings: list[FindingSummary] = Field(default_factory=list)
+    counted_ids: list[str] = Field(default_factory=list)  # every finding behind the verdict
+    findings_total: int = 0
+    index_digests: list[str] = Field(default_factory=list)
+    child_digests: list[str] = Field(default_factory=list)
+    exempt_until: datetime | None = None
+    audit_action: str | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+    def remember(self, entry: HistoryEntry) -> None:
+        self.history = [*self.history, entry][-HISTORY_LIMIT:]
+
+
+def merge_tags(existing: list[str], new: list[str]) -> list[str]:
+    """Union that keeps the first-seen order, so release restores tags in the order they were recorded."""
+    return list(dict.fromkeys([*existing, *new]))

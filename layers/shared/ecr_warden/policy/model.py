@@ -1,0 +1,113 @@
+"""The policy document, validated by pydantic. See docs/policy.md for the format."""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from ecr_warden.contracts.common import SEVERITY_RANK
+
+
+def _severity(value: str | None) -> str | None:
+    if value is None:
+        return None
+    upper = value.upper()
+    if upper not in SEVERITY_RANK:
+        raise ValueError(f"unknown severity {value!r}; use one of {', '.join(SEVERITY_RANK)}")
+    return upper
+
+
+Severity = Annotated[str, AfterValidator(_severity)]
+STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class Conditions(BaseModel):
+    """Extra requirements a finding must meet to count against the image (all that are set must hold)."""
+
+    model_config = STRICT
+
+    fix_available: bool | None = None
+    exploit_available: bool | None = None
+    min_cvss: float | None = Field(None, ge=0, le=10)
+
+
+class Rule(BaseModel):
+    model_config = STRICT
+
+    name: str = Field(min_length=1, max_length=64)
+    repositories: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    block_at: Severity | None = "CRITICAL"
+    tag_at: Severity | None = None
+    conditions: Conditions = Field(default_factory=Conditions)
+    block_method: Literal["quarantine", "archive"] = "quarantine"
+    audit: bool = False
+
+    def matches(self, repository: str) -> bool:
+        return any(fnmatch.fnmatchcase(repository, pattern) for pattern in self.repositories)
+
+
+class Exemption(BaseModel):
+    """A CVE accepted for a while. Expiry is mandatory and enforced: an expired exemption stops applying."""
+
+    model_config = STRICT
+
+    cve: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{2,80}$")
+    repositories: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    digest: str | None = None
+    tag: str | None = None
+    expires: AwareDatetime
+    reason: str = Field(min_length=3)
+    approver: str = Field(min_length=2)
+
+    def applies(self, cve: str, repository: str, digest: str, tags: list[str], now: datetime) -> bool:
+        return (
+            now < self.expires
+            and self.cve.upper() == cve.upper()
+            and any(fnmatch.fnmatchcase(repository, pattern) for pattern in self.repositories)
+            and (self.digest is None or self.digest == digest)
+            and (self.tag is None or self.tag in tags)
+        )
+
+
+class Policy(BaseModel):
+    model_config = STRICT
+
+    version: Literal[1] = 1
+    quarantine_tag_prefix: str = Field("quarantined-", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
+    tag_prefix: str = Field("ecr-warden-", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
+    unscanned: Literal["allow", "block"] = "allow"
+    auto_release_on_close: bool = False
+    rules: list[Rule] = Field(min_length=1)
+    exemptions: list[Exemption] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _distinct_prefixes(self) -> Policy:
+        if self.quarantine_tag_prefix.startswith(self.tag_prefix) or self.tag_prefix.startswith(
+            self.quarantine_tag_prefix
+        ):
+            raise ValueError("quarantine_tag_prefix and tag_prefix must not be prefixes of each other")
+        names = [rule.name for rule in self.rules]
+        if len(names) != len(set(names)):
+            raise ValueError("rule names must be unique")
+        return self
+
+    def rule_for(self, repository: str) -> Rule | None:
+        """The first rule whose repository patterns match; None means the repository is not governed."""
+        return next((rule for rule in self.rules if rule.matches(repository)), None)
+
+    def quarantine_tag(self, digest: str) -> str:
+        return f"{self.quarantine_tag_prefix}{short_digest(digest)}"
+
+    def marker_tag(self, digest: str) -> str:
+        return f"{self.tag_prefix}flagged-{short_digest(digest)}"
+
+    def is_own_tag(self, tag: str, digest: str) -> bool:
+        """Tags ecr-warden itself puts on this digest (its own pushes must not re-trigger work)."""
+        return tag in (self.quarantine_tag(digest), self.marker_tag(digest))
+
+
+def short_digest(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12]

@@ -1,0 +1,165 @@
+"""Integration fixtures: moto in-process, provisioned from template.yaml itself, and the gate wired to it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from ecr_warden.adapters.audit_store import DynamoAuditStore
+from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+from ecr_warden.adapters.registry import EcrRegistry
+from ecr_warden.config import Settings
+from ecr_warden.gate.findings import Finding
+from ecr_warden.gate.records import ImageRecord
+from ecr_warden.gate.service import ScanGate
+from ecr_warden.local import moto_patches
+from ecr_warden.local.images import image_manifest
+from ecr_warden.local.provision import Provisioner
+from ecr_warden.local.template import Resolver, load_template, parameter_defaults
+from ecr_warden.policy.load import default_policy
+from ecr_warden.policy.model import Policy
+from moto import mock_aws
+
+from tests.conftest import TEMPLATE
+
+ACCOUNT = "123456789012"
+REPOSITORY = "ses-base/api-server"
+
+
+@dataclass
+class FakeEnhancedFindings:
+    """In-memory Inspector: moto's ListFindings ignores filters, so the gate's port is faked instead."""
+
+    findings: dict[tuple[str, str], list[Finding]] = field(default_factory=dict)
+    calls: int = 0
+
+    def active_findings(self, repository: str, digest: str) -> list[Finding]:
+        self.calls += 1
+        return list(self.findings.get((repository, digest), []))
+
+
+class CallCounter:
+    """Counts AWS API calls per operation, across every client it is attached to."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def attach(self, client: Any) -> Any:
+        service = client.meta.service_model.service_name
+        client.meta.events.register(
+            "before-call.*.*", lambda model, **_: self.calls.update([f"{service}:{model.name}"])
+        )
+        return client
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+@dataclass
+class Env:
+    outputs: dict[str, str]
+    clients: dict[str, Any]
+    enhanced: FakeEnhancedFindings
+    counter: CallCounter
+    decisions_queue_url: str
+
+    @property
+    def ecr(self) -> Any:
+        return self.clients["ecr"]
+
+    def gate(self, policy: Policy | None = None, mode: str = "enforce") -> ScanGate:
+        settings = Settings(
+            mode=mode,
+            audit_table_name=self.outputs["AuditTableName"],  # type: ignore[arg-type]
+            decision_bus_name=self.outputs["DecisionBusName"],
+        )
+        return ScanGate(
+            policy=policy or default_policy(),
+            settings=settings,
+            registry=EcrRegistry(self.clients["ecr"]),
+            enhanced=self.enhanced,
+            store=DynamoAuditStore(self.outputs["AuditTableName"], self.clients["dynamodb"]),
+            announcer=EventBridgeAnnouncer(self.outputs["DecisionBusName"], self.clients["events"]),
+            account=ACCOUNT,
+        )
+
+    def create_repository(self, name: str = REPOSITORY, immutable: bool = True) -> None:
+        self.ecr.create_repository(
+            repositoryName=name,
+            imageTagMutability="IMMUTABLE" if immutable else "MUTABLE",
+            imageScanningConfiguration={"scanOnPush": True},
+        )
+
+    def push(
+        self,
+        tag: str | None,
+        seed: str,
+        repository: str = REPOSITORY,
+        media_type: str | None = None,
+        manifest: str | None = None,
+    ) -> str:
+        args: dict[str, Any] = {"repositoryName": repository, "imageManifest": manifest or image_manifest(seed)}
+        if tag:
+            args["imageTag"] = tag
+        if media_type:
+            args["imageManifestMediaType"] = media_type
+        return str(self.ecr.put_image(**args)["image"]["imageId"]["imageDigest"])
+
+    def tags(self, digest: str, repository: str = REPOSITORY) -> list[str]:
+        details = self.ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])
+        return sorted(details["imageDetails"][0].get("imageTags") or [])
+
+    def record(self, digest: str, repository: str = REPOSITORY) -> ImageRecord | None:
+        return DynamoAuditStore(self.outputs["AuditTableName"], self.clients["dynamodb"]).get(repository, digest)
+
+    def decisions(self) -> list[dict[str, Any]]:
+        sqs = self.clients["sqs"]
+        found = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.decisions_queue_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"])["detail"])
+                sqs.delete_message(QueueUrl=self.decisions_queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture
+def aws() -> Iterator[Env]:
+    moto_patches.apply()
+    with mock_aws():
+        counter = CallCounter()
+        clients: dict[str, Any] = {}
+
+        def client(service: str) -> Any:
+            if service not in clients:
+                clients[service] = counter.attach(boto3.client(service, region_name="us-east-1"))
+            return clients[service]
+
+        template = load_template(TEMPLATE)
+        resolver = Resolver(template, parameter_defaults(template), "us-east-1", ACCOUNT)
+        outputs = Provisioner(client, template, TEMPLATE.parent, resolver).run().outputs
+        sqs, events = client("sqs"), client("events")
+        queue_url = sqs.create_queue(QueueName="decisions-under-test")["QueueUrl"]
+        events.put_rule(
+            Name="all-decisions",
+            EventBusName=outputs["DecisionBusName"],
+            EventPattern=json.dumps({"source": ["ecr-warden"]}),
+        )
+        events.put_targets(
+            Rule="all-decisions",
+            EventBusName=outputs["DecisionBusName"],
+            Targets=[{"Id": "q", "Arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:decisions-under-test"}],
+        )
+        for name in ("ecr", "dynamodb", "inspector2"):
+            client(name)
+        counter.calls.clear()
+        yield Env(outputs, clients, FakeEnhancedFindings(), counter, queue_url)

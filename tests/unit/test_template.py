@@ -1,0 +1,118 @@
+"""The template against the code: runtimes, per-function roles, IAM that mirrors what adapters need, and rule
+patterns that select exactly the sample events each function handles."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from ecr_warden.adapters import audit_store, dead_letter, decision_bus, inspector, policy_source, registry
+from ecr_warden.local import moto_patches
+from ecr_warden.local.template import load_template
+
+from tests.conftest import EVENTS, TEMPLATE, load_event
+
+TEMPLATE_DOC = load_template(TEMPLATE)
+FUNCTIONS = {
+    name: spec for name, spec in TEMPLATE_DOC["Resources"].items() if spec["Type"] == "AWS::Serverless::Function"
+}
+
+
+def test_globals_target_python313_arm64() -> None:
+    function_globals = TEMPLATE_DOC["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"
+    assert {"POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"} <= set(function_globals["Environment"]["Variables"])
+
+
+def test_every_function_has_its_own_inline_policy_and_service_name() -> None:
+    for name, spec in FUNCTIONS.items():
+        props = spec["Properties"]
+        assert "Role" not in props, f"{name} must get its own role from Policies"
+        assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+        assert not (TEMPLATE.parent / props["CodeUri"] / "requirements.txt").exists(), "deps belong in the layer"
+
+
+def _actions(function: str) -> set[str]:
+    statements = FUNCTIONS[function]["Properties"]["Policies"][0]["Statement"]
+    return {action for statement in statements for action in statement["Action"]}
+
+
+def test_scan_gate_iam_mirrors_its_adapters() -> None:
+    needed = (
+        registry.IAM_ACTIONS
+        | inspector.IAM_ACTIONS
+        | audit_store.IAM_ACTIONS
+        | decision_bus.IAM_ACTIONS
+        | dead_letter.IAM_ACTIONS
+        | policy_source.IAM_ACTIONS
+    )
+    granted = _actions("ScanGateFunction")
+    assert needed <= granted, f"missing: {needed - granted}"
+    assert granted - needed <= {"dynamodb:DeleteItem"}, f"more than needed: {granted - needed}"
+
+
+def test_write_actions_are_scoped() -> None:
+    for statement in FUNCTIONS["ScanGateFunction"]["Properties"]["Policies"][0]["Statement"]:
+        writes = [
+            a
+            for a in statement["Action"]
+            if not a.split(":")[1].startswith(("Get", "Describe", "List", "BatchGet", "Query"))
+        ]
+        if writes:
+            assert statement["Resource"] != "*", statement["Sid"]
+
+
+def _matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    moto_patches.apply()
+    from moto.events.models import EventPattern
+
+    return bool(EventPattern(json.dumps(pattern), pattern).matches_event(event))
+
+
+def _patterns(function: str) -> list[dict[str, Any]]:
+    return [event["Properties"]["Pattern"] for event in FUNCTIONS[function]["Properties"]["Events"].values()]
+
+
+GATE_EVENTS = {
+    "ecr-image-action-push.json",
+    "ecr-image-action-push-untagged.json",
+    "ecr-image-action-push-index.json",
+    "ecr-image-action-push-index-child-amd64.json",
+    "ecr-image-action-push-index-child-arm64.json",
+    "ecr-image-action-push-empty-tag.json",
+    "ecr-image-scan-complete.json",
+    "ecr-image-scan-clean.json",
+    "ecr-image-scan-failed.json",
+    "inspector2-scan-critical.json",
+    "inspector2-scan-clean.json",
+    "inspector2-scan-missing-counts.json",
+    "inspector2-scan-arn-with-digest.json",
+    "inspector2-finding-critical-active.json",
+    "inspector2-finding-closed.json",
+}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EVENTS.glob("*.json")))
+def test_scan_gate_rules_select_exactly_its_events(name: str) -> None:
+    matched = any(_matches(pattern, load_event(name)) for pattern in _patterns("ScanGateFunction"))
+    assert matched is (name in GATE_EVENTS)
+
+
+def test_finding_rule_ignores_non_container_findings() -> None:
+    raw = load_event("inspector2-finding-critical-active.json")
+    raw["detail"]["resources"] = [{"type": "AWS_LAMBDA_FUNCTION", "id": "arn:aws:lambda:us-east-1:1:function:f"}]
+    assert not any(_matches(p, raw) for p in _patterns("ScanGateFunction"))
+
+
+def test_outputs_name_everything_the_cli_needs() -> None:
+    assert {
+        "DecisionsTopicArn",
+        "AuditTableName",
+        "DecisionBusName",
+        "ScanGateFunctionName",
+        "SlackWebhookSecretArn",
+        "PolicyParameterName",
+    } <= set(TEMPLATE_DOC["Outputs"])
