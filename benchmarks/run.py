@@ -1,0 +1,270 @@
+"""ecr-warden benchmarks: numbers to read, not assertions. Run with `make bench`.
+
+- AWS calls per decision (policy already cached) on moto, with Inspector answering through a botocore Stubber
+  so the real adapter and its pagination are exercised. Targets: CRITICAL on a tagged single-platform image
+  with <= 100 findings <= 8 calls; a clean result <= 2.
+- Cold start of the scan gate: a fresh interpreter importing the handler module, against a bare
+  `import boto3; boto3.client("ecr")` in the same run (target <= 1.3x). Median of several interleaved runs.
+- Decision throughput in-process against moto (moto's speed dominates: a floor, not Lambda's number).
+- Size of the built layers and function artifacts when `make build` has run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "layers" / "shared"))  # a script, not a test: no pytest pythonpath here
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "bench",
+        "POWERTOOLS_SERVICE_NAME": "scan-gate",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+REPOSITORY = "bench/api-server"
+ACCOUNT = "123456789012"
+
+
+def _finding(i: int, digest: str, severity: str) -> dict[str, Any]:
+    return {
+        "awsAccountId": ACCOUNT,
+        "findingArn": f"arn:aws:inspector2:us-east-1:{ACCOUNT}:finding/{i:032x}",
+        "type": "PACKAGE_VULNERABILITY",
+        "severity": severity,
+        "status": "ACTIVE",
+        "title": f"CVE-2026-{i:04d}",
+        "description": "bench",
+        "firstObservedAt": time.time(),
+        "lastObservedAt": time.time(),
+        "updatedAt": time.time(),
+        "remediation": {},
+        "resources": [
+            {
+                "type": "AWS_ECR_CONTAINER_IMAGE",
+                "id": f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/x",
+                "details": {
+                    "awsEcrContainerImage": {"repositoryName": REPOSITORY, "imageHash": digest, "registry": ACCOUNT}
+                },
+            }
+        ],
+        "packageVulnerabilityDetails": {
+            "vulnerabilityId": f"CVE-2026-{i:04d}",
+            "source": "NVD",
+            "vulnerablePackages": [{"name": "pkg", "version": "1"}],
+        },
+    }
+
+
+def api_calls() -> dict[str, Any]:
+    import boto3
+    from botocore.stub import ANY, Stubber
+    from ecr_warden.adapters.audit_store import DynamoAuditStore
+    from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+    from ecr_warden.adapters.inspector import InspectorFindings
+    from ecr_warden.adapters.registry import EcrRegistry
+    from ecr_warden.config import Settings
+    from ecr_warden.contracts.parsing import parse_aws_event
+    from ecr_warden.gate.service import ScanGate
+    from ecr_warden.local import moto_patches
+    from ecr_warden.local.images import image_manifest
+    from ecr_warden.local.provision import Provisioner
+    from ecr_warden.local.template import Resolver, load_template, parameter_defaults
+    from ecr_warden.policy.load import default_policy
+    from moto import mock_aws
+
+    moto_patches.apply()
+    calls: Counter[str] = Counter()
+    results: dict[str, Any] = {}
+    with mock_aws():
+        clients: dict[str, Any] = {}
+
+        def client(service: str) -> Any:
+            if service not in clients:
+                made = boto3.client(service, region_name="us-east-1")
+                made.meta.events.register(
+                    "before-call.*.*", lambda model, _s=service, **_: calls.update([f"{_s}:{model.name}"])
+                )
+                clients[service] = made
+            return clients[service]
+
+        template = load_template(ROOT / "template.yaml")
+        outputs = (
+            Provisioner(client, template, ROOT, Resolver(template, parameter_defaults(template), "us-east-1", ACCOUNT))
+            .run()
+            .outputs
+        )
+        ecr = client("ecr")
+        ecr.create_repository(repositoryName=REPOSITORY, imageTagMutability="IMMUTABLE")
+        inspector = client("inspector2")
+        stubber = Stubber(inspector)
+        stubber.activate()
+        gate = ScanGate(
+            policy=default_policy(),
+            settings=Settings(audit_table_name=outputs["AuditTableName"], decision_bus_name=outputs["DecisionBusName"]),
+            registry=EcrRegistry(ecr),
+            enhanced=InspectorFindings(inspector),
+            store=DynamoAuditStore(outputs["AuditTableName"], client("dynamodb")),
+            announcer=EventBridgeAnnouncer(outputs["DecisionBusName"], client("events")),
+            account=ACCOUNT,
+        )
+
+        def scan_event(digest: str, tags: list[str], counts: dict[str, int]) -> Any:
+            return parse_aws_event(
+                {
+                    "version": "0",
+                    "id": str(uuid.uuid4()),
+                    "detail-type": "Inspector2 Scan",
+                    "source": "aws.inspector2",
+                    "account": ACCOUNT,
+                    "time": "2026-11-27T00:00:00Z",
+                    "region": "us-east-1",
+                    "resources": [],
+                    "detail": {
+                        "scan-status": "INITIAL_SCAN_COMPLETE",
+                        "image-digest": digest,
+                        "image-tags": tags,
+                        "repository-name": f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/{REPOSITORY}",
+                        "finding-severity-counts": counts,
+                    },
+                }
+            )
+
+        def measure(name: str, action: Any) -> None:
+            calls.clear()
+            outcome = action()
+            results[name] = {"calls": sum(calls.values()), "by_operation": dict(calls), "action": outcome.action}
+
+        bad = ecr.put_image(repositoryName=REPOSITORY, imageManifest=image_manifest("bench-bad"), imageTag="v1")[
+            "image"
+        ]["imageId"]["imageDigest"]
+        findings = [_finding(i, bad, "CRITICAL" if i < 3 else "HIGH") for i in range(100)]
+        for _ in range(2):  # the first delivery and its duplicate
+            stubber.add_response("list_findings", {"findings": findings}, {"filterCriteria": ANY, "maxResults": 100})
+        critical = scan_event(bad, ["v1"], {"CRITICAL": 3, "HIGH": 97, "TOTAL": 100})
+        measure("critical, tagged single-platform, 100 findings (target <= 8)", lambda: gate.handle(critical))
+        measure("same CRITICAL event again (duplicate)", lambda: gate.handle(critical))
+
+        good = ecr.put_image(repositoryName=REPOSITORY, imageManifest=image_manifest("bench-good"), imageTag="v2")[
+            "image"
+        ]["imageId"]["imageDigest"]
+        clean = scan_event(good, ["v2"], {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 2, "TOTAL": 2})
+        measure("clean result (target <= 2)", lambda: gate.handle(clean))
+        measure("same clean event again (duplicate)", lambda: gate.handle(clean))
+
+        def own_push() -> Any:
+            return gate.handle(
+                parse_aws_event(
+                    {
+                        "version": "0",
+                        "id": "x",
+                        "detail-type": "ECR Image Action",
+                        "source": "aws.ecr",
+                        "account": ACCOUNT,
+                        "time": "2026-11-27T00:00:00Z",
+                        "region": "us-east-1",
+                        "resources": [],
+                        "detail": {
+                            "result": "SUCCESS",
+                            "repository-name": REPOSITORY,
+                            "image-digest": bad,
+                            "action-type": "PUSH",
+                            "image-tag": f"quarantined-{bad[7:19]}",
+                        },
+                    }
+                )
+            )
+
+        measure("ecr-warden's own quarantine push (loop safety)", own_push)
+
+        started, count = time.perf_counter(), 50
+        for i in range(count):
+            digest = ecr.put_image(
+                repositoryName=REPOSITORY, imageManifest=image_manifest(f"tp-{i}"), imageTag=f"tp-{i}"
+            )["image"]["imageId"]["imageDigest"]
+            gate.handle(scan_event(digest, [f"tp-{i}"], {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "TOTAL": 0}))
+        results["throughput"] = round(count / (time.perf_counter() - started), 1)
+    return results
+
+
+_HANDLER_IMPORT = """
+import importlib.util, time
+t = time.perf_counter()
+spec = importlib.util.spec_from_file_location("app", {path!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print((time.perf_counter() - t) * 1000)
+"""
+_BOTO3_IMPORT = """
+import time
+t = time.perf_counter()
+import boto3
+boto3.client("ecr")
+print((time.perf_counter() - t) * 1000)
+"""
+
+
+def cold_start(function: str = "scan_gate", runs: int = 9) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "shared"), "AWS_LAMBDA_FUNCTION_NAME": function}
+
+    def once(code: str) -> float:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        return float(done.stdout.strip())
+
+    handler_code = _HANDLER_IMPORT.format(path=str(ROOT / "functions" / function / "app.py"))
+    handler, bare = [], []
+    for _ in range(runs):  # interleaved, so machine noise hits both alike
+        handler.append(once(handler_code))
+        bare.append(once(_BOTO3_IMPORT))
+    h, b = statistics.median(handler), statistics.median(bare)
+    return {"handler_ms": round(h, 1), "boto3_client_ms": round(b, 1), "ratio": round(h / b, 2)}
+
+
+def sizes() -> dict[str, str]:
+    build = ROOT / ".aws-sam" / "build"
+    if not build.is_dir():
+        return {"note": "run `make build` first to measure artifact sizes"}
+    result = {}
+    for artifact in sorted(p for p in build.iterdir() if p.is_dir()):
+        total = sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file())
+        result[artifact.name] = f"{total / 1024 / 1024:.2f} MiB unzipped"
+    return result
+
+
+def main() -> None:
+    print("== AWS calls per decision (policy cached) ==")
+    calls = api_calls()
+    throughput = calls.pop("throughput")
+    for name, result in calls.items():
+        print(f"  {result['calls']:>2} calls  {name}  -> {result['action']}")
+        print(f"           {json.dumps(result['by_operation'])}")
+    print(f"\n== throughput (in-process on moto, clean decisions) ==\n  {throughput} decisions/s")
+    print("\n== cold start: scan gate handler import vs bare boto3 + ecr client (median of 9) ==")
+    start = cold_start()
+    print(
+        f"  handler {start['handler_ms']} ms, boto3 client {start['boto3_client_ms']} ms, "
+        f"ratio {start['ratio']} (target <= 1.3)"
+    )
+    print("\n== artifact sizes ==")
+    for name, size in sizes().items():
+        print(f"  {name}: {size}")
+
+
+if __name__ == "__main__":
+    main()
