@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +138,10 @@ class EcrRegistry:
         except Exception as exc:
             code = error_code(exc)
             if code == "ImageAlreadyExistsException":
+                # "Image with digest '<d>' and tag '<t>' already exists": success only if <d> is this digest.
+                existing = re.search(r"digest '([^']+)'", str(exc))
+                if existing and existing.group(1) != digest:
+                    raise TagConflictError(f"{repository}:{tag} is on another image") from exc
                 return
             if code == "ImageTagAlreadyExistsException":
                 raise TagConflictError(f"{repository}:{tag} exists on another image (IMMUTABLE)") from exc
@@ -166,6 +171,12 @@ class EcrRegistry:
             if error_code(exc) == "ImageStorageClassUpdateNotSupportedException":
                 raise RegistryError(f"{repository}@{digest}: archive not supported for this image") from exc
             raise
+
+    def restore(self, repository: str, digest: str) -> None:
+        """Back from ARCHIVE to STANDARD (ECR restores asynchronously, about 20 minutes)."""
+        self.ecr.update_image_storage_class(
+            repositoryName=repository, imageId={"imageDigest": digest}, targetStorageClass="STANDARD"
+        )
 
     def basic_findings(self, repository: str, digest: str) -> list[Finding] | None:
         """All basic-scanning findings of the image (paginated); None when the image or scan is gone."""

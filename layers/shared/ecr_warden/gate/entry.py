@@ -25,12 +25,15 @@ from ecr_warden.observability import MetricUnit, logger, metrics
 _policy_sources: dict[str | None, SsmPolicySource] = {}
 
 
+def shared_policy_source(settings: Settings) -> SsmPolicySource:
+    return _policy_sources.setdefault(settings.policy_parameter_name, SsmPolicySource(settings.policy_parameter_name))
+
+
 def build_gate(settings: Settings, account: str) -> ScanGate:
     if not settings.audit_table_name or not settings.decision_bus_name:
         raise ConfigurationError("AUDIT_TABLE_NAME and DECISION_BUS_NAME must be set")
-    source = _policy_sources.setdefault(settings.policy_parameter_name, SsmPolicySource(settings.policy_parameter_name))
     return ScanGate(
-        policy=source.get(),
+        policy=shared_policy_source(settings).get(),
         settings=settings,
         registry=EcrRegistry(),
         enhanced=InspectorFindings(),

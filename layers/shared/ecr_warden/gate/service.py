@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ecr_warden.adapters.registry import INDEX_MEDIA_TYPES, ImageInfo
+from ecr_warden.adapters.registry import INDEX_MEDIA_TYPES, ImageInfo, TagConflictError
 from ecr_warden.config import Settings
 from ecr_warden.contracts.aws_events import (
     AwsEvent,
@@ -26,7 +26,7 @@ from ecr_warden.contracts.aws_events import (
     Inspector2ScanEvent,
 )
 from ecr_warden.contracts.decision import SCHEMA_VERSION, Action, DecisionDetail, FindingSummary
-from ecr_warden.errors import UnsupportedEventError, WardenError
+from ecr_warden.errors import PermanentError, UnsupportedEventError, WardenError
 from ecr_warden.gate.evaluate import Decision, Verdict, can_skip_findings_read, evaluate
 from ecr_warden.gate.findings import Finding, from_inspector, top
 from ecr_warden.gate.ports import Announcer, AuditStore, EnhancedFindings, Registry
@@ -36,6 +36,10 @@ from ecr_warden.policy.model import Policy
 
 # cosign/notation style signature, attestation and SBOM tags: artifacts about an image, never acted on.
 _ARTIFACT_TAG = re.compile(r"^sha256-[0-9a-f]{64}(\.(sig|att|sbom))?$")
+
+
+class ReleaseError(PermanentError):
+    """The image cannot be released (unknown to ecr-warden, or not blocked)."""
 
 
 class PartialActionError(WardenError):
@@ -259,7 +263,9 @@ class ScanGate:
             return self._block(repository, digest, tags, decision, record, trigger)
         if record and previous in BLOCKED:
             if self.policy.auto_release_on_close and not decision.audit:
-                return self._release(record, decision, trigger)
+                return self._release(
+                    record, decision, "all findings behind the block are closed (auto-release)", trigger
+                )
             return self._note(
                 record,
                 decision,
@@ -525,28 +531,53 @@ class ScanGate:
         detail = self._announce(updated, decision, Action.RETAG_BLOCKED, record.status, trigger, tags=leftover)
         return Outcome(repository, digest, Action.RETAG_BLOCKED, f"removed {leftover}", updated.status, detail)
 
-    def _release(self, record: ImageRecord, decision: Decision, trigger: Trigger) -> Outcome:
-        """Restore exactly the recorded tags, then drop the quarantine tag (kept if nothing could be restored)."""
-        repository, digest = record.repository, record.digest
-        manifest = self.registry.manifest(repository, digest)
-        if manifest is None:
-            return self._skipped(repository, digest, "image no longer exists", trigger, record)
-        for tag in record.original_tags:
-            self.registry.add_tag(repository, digest, manifest, tag)
-        if record.quarantine_tag and record.original_tags:
-            self.registry.remove_tags(repository, [record.quarantine_tag])
-        updated = self._with_decision(
-            record,
-            decision,
-            ImageStatus.RELEASED,
-            Action.RELEASED,
-            "all findings behind the block are closed (auto-release)",
-            trigger,
+    def release(self, repository: str, digest: str, reason: str, by: str) -> Outcome:
+        """An admin releases a blocked image: the recorded tags come back exactly, with an audit trail."""
+        record = self.store.get(repository, digest)
+        if record is None:
+            raise ReleaseError(f"{repository}@{digest}: ecr-warden has no record of this image")
+        if record.status is ImageStatus.RELEASED:
+            return Outcome(repository, digest, "noop", "already released", record.status)
+        if record.status not in (*BLOCKED, ImageStatus.TAGGED, ImageStatus.AUDITED):
+            raise ReleaseError(f"{repository}@{digest} is {record.status.value}: there is nothing to release")
+        return self._release(
+            record, self._decision_of(record), f"released by {by}: {reason}", Trigger("admin release", None)
         )
-        updated.released_fingerprint = decision.fingerprint
+
+    def _release(self, record: ImageRecord, decision: Decision, reason: str, trigger: Trigger) -> Outcome:
+        """Restore exactly the recorded tags, then drop the quarantine tag (kept if nothing could be restored,
+        so the image never loses its last tag)."""
+        repository, digest = record.repository, record.digest
+        restored: list[str] = []
+        conflicts: list[str] = []
+        if record.status is ImageStatus.QUARANTINED:
+            manifest = self.registry.manifest(repository, digest)
+            if manifest is None:
+                return self._skipped(repository, digest, "image no longer exists", trigger, record)
+            for tag in record.original_tags:
+                try:
+                    self.registry.add_tag(repository, digest, manifest, tag)
+                    restored.append(tag)
+                except TagConflictError:
+                    conflicts.append(tag)
+            if record.quarantine_tag and restored:
+                self.registry.remove_tags(repository, [record.quarantine_tag])
+        elif record.status is ImageStatus.ARCHIVED:
+            self.registry.restore(repository, digest)
+            restored = list(record.original_tags)
+        elif record.status is ImageStatus.TAGGED and record.marker_tag:
+            self.registry.remove_tags(repository, [record.marker_tag])
+        if conflicts:
+            reason += f"; not restored (tag now on another image): {', '.join(conflicts)}"
+        updated = self._with_decision(record, decision, ImageStatus.RELEASED, Action.RELEASED, reason, trigger)
+        updated.released_fingerprint = record.fingerprint
+        updated.quarantine_tag = updated.quarantine_tag if (conflicts and not restored) else None
+        updated.marker_tag = None
         self.store.save(updated, record.version)
-        detail = self._announce(updated, decision, Action.RELEASED, record.status, trigger, tags=record.original_tags)
-        return Outcome(repository, digest, Action.RELEASED, "auto-released", updated.status, detail)
+        metrics.add_metric(name="ImagesReleased", unit=MetricUnit.Count, value=1)
+        logger.info("released image", repository=repository, digest=digest, restored=restored, conflicts=conflicts)
+        detail = self._announce(updated, decision, Action.RELEASED, record.status, trigger, tags=restored)
+        return Outcome(repository, digest, Action.RELEASED, reason, updated.status, detail)
 
     def _note(
         self,

@@ -1,0 +1,128 @@
+"""Admin actions behind the CLI: release a blocked image, exempt a CVE, redrive parked Slack messages."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ecr_warden.adapters.audit_store import DynamoAuditStore
+from ecr_warden.adapters.aws import client
+from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+from ecr_warden.adapters.inspector import InspectorFindings
+from ecr_warden.adapters.policy_source import SsmPolicySource
+from ecr_warden.adapters.policy_store import PolicyParameter
+from ecr_warden.adapters.registry import EcrRegistry
+from ecr_warden.config import Settings
+from ecr_warden.gate.service import Outcome, ScanGate
+from ecr_warden.policy.load import parse_policy
+from ecr_warden.policy.model import Exemption
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Resource names of one deployment, as template.yaml derives them from EnvironmentName."""
+
+    environment: str
+    region: str
+
+    @property
+    def audit_table(self) -> str:
+        return f"ecr-warden-{self.environment}-audit"
+
+    @property
+    def bus(self) -> str:
+        return f"ecr-warden-{self.environment}"
+
+    @property
+    def policy_parameter(self) -> str:
+        return f"/ecr-warden/{self.environment}/policy"
+
+    @property
+    def slack_dead_letter_queue(self) -> str:
+        return f"ecr-warden-{self.environment}-slack-dlq"
+
+
+def release(deployment: Deployment, repository: str, digest: str, reason: str, by: str) -> Outcome:
+    settings = Settings(
+        environment=deployment.environment,
+        region=deployment.region,
+        audit_table_name=deployment.audit_table,
+        decision_bus_name=deployment.bus,
+        policy_parameter_name=deployment.policy_parameter,
+    )
+    account = str(client("sts").get_caller_identity()["Account"])
+    gate = ScanGate(
+        policy=SsmPolicySource(deployment.policy_parameter).get(),
+        settings=settings,
+        registry=EcrRegistry(),
+        enhanced=InspectorFindings(),
+        store=DynamoAuditStore(deployment.audit_table),
+        announcer=EventBridgeAnnouncer(deployment.bus),
+        account=account,
+    )
+    return gate.release(repository, digest, reason, by)
+
+
+def exempt(deployment: Deployment, exemption: Exemption) -> int:
+    """Add an exemption to the deployed policy; the result is validated before it is written."""
+    parameter = PolicyParameter(deployment.policy_parameter)
+    policy = parse_policy(parameter.read(), source=deployment.policy_parameter)
+    updated = policy.model_copy(update={"exemptions": [*policy.exemptions, exemption]})
+    text = json.dumps(updated.model_dump(mode="json"), separators=(",", ":"))
+    parse_policy(text, source="updated policy")  # never write a policy the functions would reject
+    return parameter.write(
+        text, f"exempt {exemption.cve} until {exemption.expires:%Y-%m-%d} by {exemption.approver}: {exemption.reason}"
+    )
+
+
+def redrive_slack(deployment: Deployment, limit: int = 100, default_secret: str | None = None) -> tuple[int, int]:
+    """Send parked Slack messages again; each one that goes through is deleted from the queue."""
+    from ecr_warden.adapters.follow_up import SqsFollowUps
+    from ecr_warden.adapters.notify_state import DynamoNotifyState
+    from ecr_warden.adapters.slack import SlackWebhooks
+    from ecr_warden.adapters.sns import SnsPublisher
+    from ecr_warden.notify.service import Notifier
+
+    sqs = client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=deployment.slack_dead_letter_queue)["QueueUrl"]
+    secret = default_secret or f"ecr-warden/{deployment.environment}/slack-webhook"
+    notifier = Notifier(
+        policy=SsmPolicySource(deployment.policy_parameter).get(),
+        state=DynamoNotifyState(f"ecr-warden-{deployment.environment}-notify-state"),
+        slack=SlackWebhooks(secret),
+        sns=SnsPublisher(""),
+        follow_ups=SqsFollowUps(""),
+        slack_dead_letter=_Requeue(),
+        function_name="cli",
+    )
+    sent = failed = 0
+    while sent + failed < limit:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+            "Messages", []
+        )
+        if not messages:
+            break
+        for message in messages:
+            if notifier.redrive(json.loads(message["Body"])):
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                sent += 1
+            else:
+                failed += 1  # stays parked; visible again after the visibility timeout
+    return sent, failed
+
+
+class _Requeue:
+    """While redriving, a message that fails again simply stays in the dead-letter queue."""
+
+    def send(self, event: Any, error: Exception, function_name: str) -> None:
+        return
+
+
+def parse_expiry(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment <= datetime.now(UTC):
+        raise ValueError(f"--expires {text}: must be in the future")
+    return moment

@@ -1,0 +1,111 @@
+"""Admin actions: release restores exactly, exemptions land in the deployed policy (validated)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ecr_warden import admin
+from ecr_warden.adapters import aws as aws_clients
+from ecr_warden.gate.records import ImageStatus
+from ecr_warden.gate.service import ReleaseError
+from ecr_warden.local.images import image_manifest
+from ecr_warden.policy.load import parse_policy
+from ecr_warden.policy.model import Exemption
+from tests.integration import events
+from tests.integration.conftest import REPOSITORY, Env
+from tests.integration.test_scan_gate import CRITICAL
+
+DEPLOYMENT = admin.Deployment("dev", "us-east-1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_clients() -> None:
+    aws_clients.client.cache_clear()
+
+
+def test_release_restores_exactly_the_recorded_tags(aws: Env) -> None:
+    aws.create_repository(immutable=False)
+    digest = aws.push("v1.2.3", "bad")
+    aws.ecr.put_image(repositoryName=REPOSITORY, imageManifest=image_manifest("bad"), imageTag="stable")
+    aws.enhanced.findings[(REPOSITORY, digest)] = list(CRITICAL)
+    aws.gate().handle(events.inspector_scan(digest, [], {"CRITICAL": 1, "TOTAL": 2}))
+    assert aws.tags(digest) == ["quarantined-" + digest[7:19]]
+
+    outcome = admin.release(DEPLOYMENT, REPOSITORY, digest, reason="false positive, see SEC-42", by="alice")
+    assert outcome.action == "released"
+    assert aws.tags(digest) == ["stable", "v1.2.3"]
+    record = aws.record(digest)
+    assert record is not None
+    assert record.status is ImageStatus.RELEASED
+    assert record.history[-1].reason == "released by alice: false positive, see SEC-42"
+    assert [d["action"] for d in aws.decisions()] == ["quarantined", "released"]
+    # a late scan with the same findings does not re-block it
+    assert aws.gate().handle(events.inspector_scan(digest, ["v1.2.3"], {"CRITICAL": 1, "TOTAL": 2})).action == (
+        "kept_released"
+    )
+    assert admin.release(DEPLOYMENT, REPOSITORY, digest, reason="again", by="alice").action == "noop"
+
+
+def test_release_in_an_immutable_repository_keeps_conflicting_tags_out(aws: Env) -> None:
+    aws.create_repository()
+    digest = aws.push("v1", "bad")
+    aws.enhanced.findings[(REPOSITORY, digest)] = list(CRITICAL)
+    aws.gate().handle(events.inspector_scan(digest, ["v1"], {"CRITICAL": 1, "TOTAL": 2}))
+    aws.push("v1", "someone-else")  # while quarantined, v1 was pushed again for a fixed image
+    outcome = admin.release(DEPLOYMENT, REPOSITORY, digest, reason="fixed elsewhere", by="bob")
+    assert "not restored (tag now on another image): v1" in outcome.reason
+    assert aws.tags(digest) == ["quarantined-" + digest[7:19]]  # never left without a tag
+
+
+def test_release_of_an_unknown_image_is_a_clear_error(aws: Env) -> None:
+    aws.create_repository()
+    with pytest.raises(ReleaseError, match="no record"):
+        admin.release(DEPLOYMENT, REPOSITORY, "sha256:" + "0" * 64, reason="x", by="y")
+
+
+def test_exempt_adds_a_validated_exemption_to_the_deployed_policy(aws: Env) -> None:
+    expires = datetime.now(UTC) + timedelta(days=30)
+    version = admin.exempt(
+        DEPLOYMENT,
+        Exemption(
+            cve="CVE-2024-6387",
+            repositories=["ses-base/*"],
+            expires=expires,
+            reason="sshd not started",
+            approver="ciso@example.com",
+        ),
+    )
+    assert version == 2
+    stored = aws.clients["ssm"].get_parameter(Name="/ecr-warden/dev/policy")["Parameter"]["Value"]
+    policy = parse_policy(stored)
+    assert policy.exemptions[0].cve == "CVE-2024-6387"
+    assert policy.rules[0].block_at == "CRITICAL"  # the rest of the policy is kept
+    assert len(stored) < 4096  # fits a standard SSM parameter
+
+
+def test_expiry_must_be_in_the_future() -> None:
+    with pytest.raises(ValueError, match="future"):
+        admin.parse_expiry("2020-01-01")
+    assert admin.parse_expiry((datetime.now(UTC) + timedelta(days=1)).date().isoformat()).tzinfo is not None
+
+
+def test_exemption_then_rescan_passes(aws: Env) -> None:
+    aws.create_repository()
+    digest = aws.push("v1", "bad")
+    aws.enhanced.findings[(REPOSITORY, digest)] = [CRITICAL[0]]
+    admin.exempt(
+        DEPLOYMENT,
+        Exemption(
+            cve="CVE-2024-6387",
+            expires=datetime.now(UTC) + timedelta(days=1),
+            reason="compensating control",
+            approver="ciso",
+        ),
+    )
+    policy = parse_policy(aws.clients["ssm"].get_parameter(Name="/ecr-warden/dev/policy")["Parameter"]["Value"])
+    outcome = aws.gate(policy).handle(events.inspector_scan(digest, ["v1"], {"CRITICAL": 1, "TOTAL": 1}))
+    assert outcome.action == "passed"
+    assert json.loads(json.dumps(aws.decisions()[0]))["exempted"] == ["CVE-2024-6387"]
