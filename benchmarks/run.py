@@ -75,6 +75,8 @@ def _finding(i: int, digest: str, severity: str) -> dict[str, Any]:
 def api_calls() -> dict[str, Any]:
     import boto3
     from botocore.stub import ANY, Stubber
+    from moto import mock_aws
+
     from ecr_warden.adapters.audit_store import DynamoAuditStore
     from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
     from ecr_warden.adapters.inspector import InspectorFindings
@@ -87,7 +89,6 @@ def api_calls() -> dict[str, Any]:
     from ecr_warden.local.provision import Provisioner
     from ecr_warden.local.template import Resolver, load_template, parameter_defaults
     from ecr_warden.policy.load import default_policy
-    from moto import mock_aws
 
     moto_patches.apply()
     calls: Counter[str] = Counter()
@@ -220,7 +221,7 @@ print((time.perf_counter() - t) * 1000)
 """
 
 
-def cold_start(function: str = "scan_gate", runs: int = 9) -> dict[str, float]:
+def cold_start(function: str = "scan_gate", runs: int = 9, bare_service: str = "ecr") -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "shared"), "AWS_LAMBDA_FUNCTION_NAME": function}
 
     def once(code: str) -> float:
@@ -231,9 +232,108 @@ def cold_start(function: str = "scan_gate", runs: int = 9) -> dict[str, float]:
     handler, bare = [], []
     for _ in range(runs):  # interleaved, so machine noise hits both alike
         handler.append(once(handler_code))
-        bare.append(once(_BOTO3_IMPORT))
+        bare.append(once(_BOTO3_IMPORT.replace('"ecr"', f'"{bare_service}"')))
     h, b = statistics.median(handler), statistics.median(bare)
     return {"handler_ms": round(h, 1), "boto3_client_ms": round(b, 1), "ratio": round(h / b, 2)}
+
+
+def slack_flood(decisions: int = 200, images: int = 20, senders: int = 4) -> dict[str, Any]:
+    """200 decisions (20 new quarantines + 180 follow-up updates) from 4 concurrent 'invocations' against a
+    local webhook server; reports the highest number of Slack messages in any one-second window."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import boto3
+    from moto import mock_aws
+
+    from ecr_warden.adapters.dead_letter import SqsDeadLetter
+    from ecr_warden.adapters.follow_up import SqsFollowUps
+    from ecr_warden.adapters.notify_state import DynamoNotifyState
+    from ecr_warden.adapters.slack import SlackWebhooks
+    from ecr_warden.adapters.sns import SnsPublisher
+    from ecr_warden.contracts.decision import DecisionDetail
+    from ecr_warden.local import moto_patches
+    from ecr_warden.local.provision import Provisioner
+    from ecr_warden.local.template import Resolver, load_template, parameter_defaults
+    from ecr_warden.notify.service import Notifier
+    from ecr_warden.policy.load import default_policy
+
+    arrivals: list[float] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            arrivals.append(time.monotonic())
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    moto_patches.apply()
+    with mock_aws():
+        template = load_template(ROOT / "template.yaml")
+        outputs = (
+            Provisioner(
+                lambda svc: boto3.client(svc, region_name="us-east-1"),
+                template,
+                ROOT,
+                Resolver(template, parameter_defaults(template), "us-east-1", ACCOUNT),
+            )
+            .run()
+            .outputs
+        )
+        boto3.client("secretsmanager", region_name="us-east-1").put_secret_value(
+            SecretId=outputs["SlackWebhookSecretArn"],
+            SecretString=json.dumps({"url": f"http://127.0.0.1:{server.server_address[1]}/services/T/B/x"}),
+        )
+        sqs = boto3.client("sqs", region_name="us-east-1")
+
+        def notifier() -> Notifier:
+            return Notifier(
+                policy=default_policy(),
+                state=DynamoNotifyState(outputs["NotifyStateTableName"]),
+                slack=SlackWebhooks(outputs["SlackWebhookSecretArn"]),
+                sns=SnsPublisher(outputs["DecisionsTopicArn"]),
+                follow_ups=SqsFollowUps(sqs.get_queue_url(QueueName="ecr-warden-dev-follow-ups")["QueueUrl"]),
+                slack_dead_letter=SqsDeadLetter(outputs["SlackDeadLetterQueueUrl"]),
+            )
+
+        base = json.loads((ROOT / "events" / "ecr-warden-decision-quarantined.json").read_text())["detail"]
+        work = []
+        for i in range(decisions):
+            image = i % images
+            first = i < images
+            work.append(
+                DecisionDetail.model_validate(
+                    base
+                    | {
+                        "decision_id": str(uuid.uuid4()),
+                        "digest": f"sha256:{image:064x}",
+                        "action": "quarantined" if first else "updated",
+                        "fingerprint": f"{i:032x}",
+                    }
+                )
+            )
+        chunks = [work[n::senders] for n in range(senders)]
+        started = time.monotonic()
+        threads = [threading.Thread(target=lambda c=chunk: [notifier().on_decision(d) for d in c]) for chunk in chunks]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+    server.shutdown()
+    window_max = max((sum(1 for t in arrivals if a <= t < a + 1.0) for a in arrivals), default=0)
+    return {
+        "decisions": decisions,
+        "slack_messages": len(arrivals),
+        "seconds": round(elapsed, 1),
+        "max_per_second": window_max,
+    }
 
 
 def sizes() -> dict[str, str]:
@@ -248,6 +348,10 @@ def sizes() -> dict[str, str]:
 
 
 def main() -> None:
+    from ecr_warden.observability import metrics
+
+    # Outside a handler nothing flushes metrics per invocation; Powertools would print an EMF blob mid-run.
+    metrics.add_metric = lambda **_: None  # type: ignore[method-assign]
     print("== AWS calls per decision (policy cached) ==")
     calls = api_calls()
     throughput = calls.pop("throughput")
@@ -255,11 +359,22 @@ def main() -> None:
         print(f"  {result['calls']:>2} calls  {name}  -> {result['action']}")
         print(f"           {json.dumps(result['by_operation'])}")
     print(f"\n== throughput (in-process on moto, clean decisions) ==\n  {throughput} decisions/s")
-    print("\n== cold start: scan gate handler import vs bare boto3 + ecr client (median of 9) ==")
+    print("\n== cold start: handler import vs bare boto3 + client in a fresh interpreter (median of 9) ==")
     start = cold_start()
     print(
         f"  handler {start['handler_ms']} ms, boto3 client {start['boto3_client_ms']} ms, "
         f"ratio {start['ratio']} (target <= 1.3)"
+    )
+    notifier_start = cold_start("notifier", bare_service="sns")
+    print(
+        f"  notifier {notifier_start['handler_ms']} ms, boto3 sns client {notifier_start['boto3_client_ms']} ms, "
+        f"ratio {notifier_start['ratio']} (target <= 1.3)"
+    )
+    print("\n== Slack under a flood: 200 decisions, 20 images, 4 concurrent senders, one webhook ==")
+    flood = slack_flood()
+    print(
+        f"  {flood['slack_messages']} Slack messages for {flood['decisions']} decisions in {flood['seconds']} s; "
+        f"most in any 1-second window: {flood['max_per_second']} (target <= 1)"
     )
     print("\n== artifact sizes ==")
     for name, size in sizes().items():

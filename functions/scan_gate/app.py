@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from ecr_warden.gate.entry import process
 from ecr_warden.observability import logger, metrics
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from ecr_warden.adapters.audit_store import DynamoAuditStore
 from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
 from ecr_warden.adapters.registry import EcrRegistry
@@ -23,8 +25,6 @@ from ecr_warden.local.provision import Provisioner
 from ecr_warden.local.template import Resolver, load_template, parameter_defaults
 from ecr_warden.policy.load import default_policy
 from ecr_warden.policy.model import Policy
-from moto import mock_aws
-
 from tests.conftest import TEMPLATE
 
 ACCOUNT = "123456789012"

@@ -8,7 +8,6 @@ from typing import Any
 
 from ecr_warden.contracts.aws_events import AwsEvent
 from ecr_warden.contracts.parsing import parse_aws_event
-
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, REPOSITORY
 

@@ -9,10 +9,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
 from ecr_warden.adapters import aws as aws_clients
 from ecr_warden.adapters import policy_source
 from ecr_warden.gate import entry
-
 from tests.conftest import ROOT, load_event
 from tests.integration.conftest import Env
 

@@ -4,6 +4,7 @@ import copy
 from datetime import UTC, datetime
 
 import pytest
+
 from ecr_warden.contracts.aws_events import (
     CloudTrailEcrEvent,
     EcrImageActionEvent,
@@ -14,7 +15,6 @@ from ecr_warden.contracts.aws_events import (
 from ecr_warden.contracts.common import parse_aws_timestamp, repository_name_from
 from ecr_warden.contracts.parsing import parse_aws_event
 from ecr_warden.errors import EventValidationError, UnsupportedEventError
-
 from tests.conftest import EVENTS, load_event
 
 MODEL_BY_PREFIX = {
@@ -24,7 +24,7 @@ MODEL_BY_PREFIX = {
     "inspector2-finding": Inspector2FindingEvent,
     "cloudtrail": CloudTrailEcrEvent,
 }
-SAMPLES = sorted(p.name for p in EVENTS.glob("*.json"))
+SAMPLES = sorted(p.name for p in EVENTS.glob("*.json") if not p.name.startswith("ecr-warden-"))
 
 
 def test_every_detail_type_has_samples() -> None:
@@ -130,3 +130,20 @@ def test_finding_for_a_lambda_function_is_rejected() -> None:
     raw["detail"]["resources"] = [{"type": "AWS_LAMBDA_FUNCTION", "id": "arn:aws:lambda:us-east-1:1:function:f"}]
     with pytest.raises(EventValidationError, match="AWS_ECR_CONTAINER_IMAGE"):
         parse_aws_event(raw)
+
+
+def test_decision_event_sample_parses() -> None:
+    from ecr_warden.contracts.decision import DecisionEvent
+
+    event = DecisionEvent.model_validate(load_event("ecr-warden-decision-quarantined.json"))
+    assert event.detail.action == "quarantined"
+
+
+def test_decision_event_of_an_unknown_major_version_is_rejected() -> None:
+    from ecr_warden.contracts.decision import DecisionEvent
+    from ecr_warden.contracts.parsing import validate_model
+
+    raw = load_event("ecr-warden-decision-quarantined.json")
+    raw["detail"]["schema_version"] = "2.0"
+    with pytest.raises(EventValidationError, match="schema_version"):
+        validate_model(DecisionEvent, raw, what="decision event")

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from ecr_warden.contracts.common import SeverityCounts
 from ecr_warden.gate.evaluate import Verdict, can_skip_findings_read, evaluate
 from ecr_warden.gate.findings import Finding

@@ -3,9 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from ecr_warden.local.moto_patches import _flatten_like_eventbridge
 from ecr_warden.local.template import Resolver, TemplateError, load_template, provisioning_order, references
-
 from tests.conftest import TEMPLATE
 
 

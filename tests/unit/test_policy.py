@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
+
 from ecr_warden.local.template import load_template
 from ecr_warden.policy.load import InvalidPolicyError, default_policy, default_policy_text, parse_policy
-
 from tests.conftest import TEMPLATE
 
 

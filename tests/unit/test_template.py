@@ -7,10 +7,21 @@ import json
 from typing import Any
 
 import pytest
-from ecr_warden.adapters import audit_store, dead_letter, decision_bus, inspector, policy_source, registry
+
+from ecr_warden.adapters import (
+    audit_store,
+    dead_letter,
+    decision_bus,
+    follow_up,
+    inspector,
+    notify_state,
+    policy_source,
+    registry,
+    slack,
+    sns,
+)
 from ecr_warden.local import moto_patches
 from ecr_warden.local.template import load_template
-
 from tests.conftest import EVENTS, TEMPLATE, load_event
 
 TEMPLATE_DOC = load_template(TEMPLATE)
@@ -54,8 +65,23 @@ def test_scan_gate_iam_mirrors_its_adapters() -> None:
     assert granted - needed <= {"dynamodb:DeleteItem"}, f"more than needed: {granted - needed}"
 
 
-def test_write_actions_are_scoped() -> None:
-    for statement in FUNCTIONS["ScanGateFunction"]["Properties"]["Policies"][0]["Statement"]:
+def test_notifier_iam_mirrors_its_adapters_and_never_touches_ecr() -> None:
+    needed = (
+        slack.IAM_ACTIONS
+        | sns.IAM_ACTIONS
+        | notify_state.IAM_ACTIONS
+        | follow_up.IAM_ACTIONS
+        | dead_letter.IAM_ACTIONS
+        | policy_source.IAM_ACTIONS
+    )
+    granted = _actions("NotifierFunction")
+    assert granted == needed
+    assert not any(action.startswith("ecr:") for action in granted)
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_write_actions_are_scoped(function: str) -> None:
+    for statement in FUNCTIONS[function]["Properties"]["Policies"][0]["Statement"]:
         writes = [
             a
             for a in statement["Action"]
@@ -73,7 +99,8 @@ def _matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 
 
 def _patterns(function: str) -> list[dict[str, Any]]:
-    return [event["Properties"]["Pattern"] for event in FUNCTIONS[function]["Properties"]["Events"].values()]
+    events = FUNCTIONS[function]["Properties"]["Events"].values()
+    return [event["Properties"]["Pattern"] for event in events if event["Type"] == "EventBridgeRule"]
 
 
 GATE_EVENTS = {
@@ -96,9 +123,11 @@ GATE_EVENTS = {
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EVENTS.glob("*.json")))
-def test_scan_gate_rules_select_exactly_its_events(name: str) -> None:
-    matched = any(_matches(pattern, load_event(name)) for pattern in _patterns("ScanGateFunction"))
-    assert matched is (name in GATE_EVENTS)
+def test_rules_select_exactly_each_functions_events(name: str) -> None:
+    gate = any(_matches(pattern, load_event(name)) for pattern in _patterns("ScanGateFunction"))
+    notifier = any(_matches(pattern, load_event(name)) for pattern in _patterns("NotifierFunction"))
+    assert gate is (name in GATE_EVENTS)
+    assert notifier is name.startswith("ecr-warden-decision")
 
 
 def test_finding_rule_ignores_non_container_findings() -> None:

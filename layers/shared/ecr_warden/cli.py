@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import urllib.request
@@ -152,6 +153,72 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _deployment(args: argparse.Namespace) -> Any:
+    import os
+
+    from ecr_warden.admin import Deployment
+
+    if args.endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    os.environ["AWS_DEFAULT_REGION"] = args.region
+    return Deployment(args.environment, args.region)
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from ecr_warden.admin import release
+    from ecr_warden.errors import WardenError
+
+    try:
+        outcome = release(_deployment(args), args.repository, args.digest, args.reason, args.by)
+    except WardenError as exc:
+        return _fail(str(exc))
+    print(f"{outcome.action}: {args.repository}@{args.digest} ({outcome.reason})")
+    if outcome.announced is not None:
+        print(f"restored tags: {', '.join(outcome.announced.tags) or '(none)'}")
+    return 0
+
+
+def cmd_exempt(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from ecr_warden.admin import exempt, parse_expiry
+    from ecr_warden.errors import WardenError
+    from ecr_warden.policy.model import Exemption
+
+    try:
+        exemption = Exemption(
+            cve=args.cve,
+            repositories=[args.repository],
+            digest=args.digest,
+            tag=args.tag,
+            expires=parse_expiry(args.expires),
+            reason=args.reason,
+            approver=args.approver,
+        )
+        version = exempt(_deployment(args), exemption)
+    except (ValueError, ValidationError, WardenError) as exc:
+        return _fail(str(exc).splitlines()[0])
+    print(
+        f"exempted {args.cve} for {args.repository} until {exemption.expires:%Y-%m-%d} "
+        f"(policy version {version}); the next scan result applies it, or run `ecr-warden release` now"
+    )
+    return 0
+
+
+def cmd_slack_redrive(args: argparse.Namespace) -> int:
+    from ecr_warden.admin import redrive_slack
+
+    sent, failed = redrive_slack(_deployment(args), limit=args.limit, default_secret=args.slack_secret)
+    print(f"redriven: {sent} sent, {failed} still failing (left in the queue)")
+    return 0 if not failed else 1
+
+
+def _admin_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--environment", default="dev", help="EnvironmentName of the deployment")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--endpoint-url", default=None, help="e.g. the local stack's http://127.0.0.1:4566")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ecr_warden.demo import run_demo
 
@@ -193,6 +260,31 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--scanner", choices=["enhanced", "basic"], default="enhanced")
     scan.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
     scan.set_defaults(func=cmd_scan)
+
+    release = sub.add_parser("release", help="restore a blocked image's recorded tags (audited)")
+    release.add_argument("--repository", required=True)
+    release.add_argument("--digest", required=True)
+    release.add_argument("--reason", required=True)
+    release.add_argument("--by", default=os.environ.get("USER", "admin"), help="who releases (audit trail)")
+    _admin_options(release)
+    release.set_defaults(func=cmd_release)
+
+    exempt = sub.add_parser("exempt", help="add a CVE exemption with a mandatory expiry to the deployed policy")
+    exempt.add_argument("--cve", required=True)
+    exempt.add_argument("--repository", required=True, help="repository name or fnmatch pattern")
+    exempt.add_argument("--digest")
+    exempt.add_argument("--tag")
+    exempt.add_argument("--expires", required=True, help="ISO date or time, e.g. 2026-12-31")
+    exempt.add_argument("--reason", required=True)
+    exempt.add_argument("--approver", required=True)
+    _admin_options(exempt)
+    exempt.set_defaults(func=cmd_exempt)
+
+    redrive = sub.add_parser("slack-redrive", help="send parked Slack messages again (after fixing the webhook)")
+    redrive.add_argument("--limit", type=int, default=100)
+    redrive.add_argument("--slack-secret", help="the stack's webhook secret if not ecr-warden/<env>/slack-webhook")
+    _admin_options(redrive)
+    redrive.set_defaults(func=cmd_slack_redrive)
 
     demo = sub.add_parser("demo", help="run the core loop on a fresh embedded local stack and show what happens")
     demo.add_argument("--port", type=int, default=0, help="0 picks a free port")

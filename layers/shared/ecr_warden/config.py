@@ -19,6 +19,11 @@ class Settings(BaseModel):
     decision_bus_name: str | None = None
     policy_parameter_name: str | None = None
     dead_letter_queue_url: str | None = None
+    topic_arn: str | None = None
+    slack_webhook_secret_arn: str | None = None
+    notify_state_table_name: str | None = None
+    follow_up_queue_url: str | None = None
+    slack_dead_letter_queue_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,5 +38,10 @@ class Settings(BaseModel):
                 "decision_bus_name": env.get("DECISION_BUS_NAME"),
                 "policy_parameter_name": env.get("POLICY_PARAMETER_NAME"),
                 "dead_letter_queue_url": env.get("DEAD_LETTER_QUEUE_URL"),
+                "topic_arn": env.get("DECISIONS_TOPIC_ARN"),
+                "slack_webhook_secret_arn": env.get("SLACK_WEBHOOK_SECRET_ARN"),
+                "notify_state_table_name": env.get("NOTIFY_STATE_TABLE_NAME"),
+                "follow_up_queue_url": env.get("FOLLOW_UP_QUEUE_URL"),
+                "slack_dead_letter_queue_url": env.get("SLACK_DEAD_LETTER_QUEUE_URL"),
             }
         )

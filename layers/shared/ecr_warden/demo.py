@@ -50,10 +50,45 @@ def _show_record(stack: LocalStack, digest: str, say: Any) -> None:
         say(f"    {entry['at'][:19]} {entry['action']}: {entry['reason']}")
 
 
+def _subscribe_queue(stack: LocalStack) -> str:
+    """An SQS queue subscribed to the decisions topic: how the demo reads what e-mail subscribers would get."""
+    sqs, sns = stack.client("sqs"), stack.client("sns")
+    url = sqs.create_queue(QueueName="demo-sns-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=stack.provisioned.outputs["DecisionsTopicArn"], Protocol="sqs", Endpoint=arn)
+    return str(url)
+
+
+def _show_notifications(stack: LocalStack, inbox: str, seen: int, say: Any) -> int:
+    from ecr_warden.local.catcher import render
+
+    messages = stack.catcher.messages if stack.catcher else []
+    for caught in messages[seen:]:
+        say("  --- Slack message (as the channel shows it) ---")
+        for line in render(caught["body"]).splitlines():
+            say("  | " + line)
+    sqs = stack.client("sqs")
+    for message in sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", []):
+        envelope = json.loads(message["Body"])
+        attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+        say("  --- SNS message ---")
+        say(f"  | Subject: {envelope.get('Subject')}")
+        say(f"  | Attributes: {json.dumps(attributes, sort_keys=True)}")
+        document = json.loads(envelope["Message"])
+        say(
+            f"  | Message: schema {document['schema_version']}, kind {document['kind']}, "
+            f"action {document['decision']['action']}, highest severity {document['highest_severity']}"
+        )
+        sqs.delete_message(QueueUrl=inbox, ReceiptHandle=message["ReceiptHandle"])
+    return len(messages)
+
+
 def run_demo(template: Path, port: int = 0, mode: str = "enforce", say: Any = print) -> dict[str, Any]:
     quiet = {"Mode": mode, "LogLevel": "ERROR"}  # the demo narrates; function logs would drown it
     with LocalStack(template, port=port, parameters=quiet, echo=lambda _line: None) as stack:
         say(f"local stack ready on {stack.endpoint_url} (mode {mode})")
+        inbox = _subscribe_queue(stack)
+        slack_seen = 0
         ecr = stack.client("ecr")
         ecr.create_repository(
             repositoryName=REPOSITORY,
@@ -72,6 +107,7 @@ def run_demo(template: Path, port: int = 0, mode: str = "enforce", say: Any = pr
         say("enhanced scan finished with CRITICAL findings (fixture 'critical')")
         say(f"  tags after the gate: {_tags(ecr, bad_digest)}; v1.2.3 pullable: {_pullable(ecr, 'v1.2.3')}")
         _show_record(stack, bad_digest, say)
+        slack_seen = _show_notifications(stack, inbox, slack_seen, say)
 
         clean = image_manifest("api-server-v1.2.4")
         good_digest = ecr.put_image(repositoryName=REPOSITORY, imageManifest=clean, imageTag="v1.2.4")["image"][
@@ -82,6 +118,10 @@ def run_demo(template: Path, port: int = 0, mode: str = "enforce", say: Any = pr
         stack.wait_idle()
         say(f"clean scan: tags after the gate: {_tags(ecr, good_digest)}; v1.2.4 pullable: {_pullable(ecr, 'v1.2.4')}")
         _show_record(stack, good_digest, say)
+        before = slack_seen
+        slack_seen = _show_notifications(stack, inbox, slack_seen, say)
+        if slack_seen == before:
+            say("  (no notification: a clean result is recorded and announced on the bus, not messaged)")
 
         say("\nre-tagging the quarantined digest as v1.2.3-hotfix …")
         ecr.put_image(
@@ -96,6 +136,7 @@ def run_demo(template: Path, port: int = 0, mode: str = "enforce", say: Any = pr
             f"v1.2.3-hotfix pullable: {_pullable(ecr, 'v1.2.3-hotfix')}"
         )
         _show_record(stack, bad_digest, say)
+        _show_notifications(stack, inbox, slack_seen, say)
         return {
             "quarantined": _record(stack, bad_digest),
             "passed": _record(stack, good_digest),

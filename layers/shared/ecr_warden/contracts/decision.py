@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
+from aws_lambda_powertools.utilities.parser.models.event_bridge import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DECISION_SOURCE = "ecr-warden"
@@ -84,3 +85,13 @@ class DecisionDetail(BaseModel):
         if value.split(".", 1)[0] != SCHEMA_VERSION.split(".", 1)[0]:
             raise ValueError(f"unsupported decision schema version {value!r} (this code reads {SCHEMA_VERSION})")
         return value
+
+
+class DecisionEvent(EventBridgeModel):
+    """The EventBridge envelope of a decision, as consumers of the bus (the notifier) receive it."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    source: Literal["ecr-warden"]
+    detail_type: Literal["Image Decision"] = Field(alias="detail-type")
+    detail: DecisionDetail

@@ -19,9 +19,11 @@ def render(message: dict[str, Any]) -> str:
         elif kind == "section":
             if block.get("text"):
                 lines.append(block["text"]["text"])
-            lines.extend(f"  {field['text']}" for field in block.get("fields") or [])
+            lines.extend(f"  {field['text'].replace(chr(10), ' ')}" for field in block.get("fields") or [])
         elif kind == "context":
             lines.append("  " + " | ".join(e.get("text", "") for e in block.get("elements") or []))
+        elif kind == "actions":
+            lines.extend(f"  [{e['text']['text']}] {e.get('url', '')}" for e in block.get("elements") or [])
         elif kind == "divider":
             lines.append("-" * 40)
     if not lines:

@@ -39,6 +39,17 @@ class EventRule:
 
 
 @dataclass(frozen=True)
+class QueueSource:
+    """An SQS event source mapping: the local stack polls the queue and invokes the function with batches."""
+
+    function: str
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    report_failures: bool
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     logical_id: str
     name: str
@@ -57,6 +68,7 @@ class ProvisionedStack:
     outputs: dict[str, str] = field(default_factory=dict)
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     rules: list[EventRule] = field(default_factory=list)
+    queue_sources: list[QueueSource] = field(default_factory=list)
     physical: dict[str, str] = field(default_factory=dict)
 
     def function(self, name_or_arn: str) -> FunctionSpec | None:
@@ -211,11 +223,14 @@ class Provisioner:
         self.resolver.refs[logical_id] = name
         self.resolver.attributes[logical_id] = {"Arn": self._arn("lambda", f"function:{name}")}
         for event_id, event in (props.get("Events") or {}).items():
-            if event.get("Type") not in ("EventBridgeRule", "CloudWatchEvent"):
+            if event.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
+                self._rule(spec, event_id, event["Properties"])
+            elif event.get("Type") == "SQS":
+                self._queue_source(spec, event["Properties"])
+            else:
                 raise TemplateError(
                     f"resource {logical_id}: event {event_id} of type {event.get('Type')} cannot be provisioned locally"
                 )
-            self._rule(spec, event_id, event["Properties"])
 
     def _register_lambda(self, name: str, role_arn: str, code_dir: Path, merged: dict[str, Any]) -> None:
         """Create the function in moto too, so `aws lambda get-function` and list-functions see it."""
@@ -249,6 +264,12 @@ class Provisioner:
                 "Variables": {k: str(v) for k, v in (merged.get("Environment", {}).get("Variables") or {}).items()}
             },
         )
+
+    def _queue_source(self, spec: FunctionSpec, props: dict[str, Any]) -> None:
+        arn = str(props["Queue"])
+        url = self.client("sqs").get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+        report = "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
+        self.stack.queue_sources.append(QueueSource(spec.logical_id, url, arn, int(props.get("BatchSize", 10)), report))
 
     def _rule(self, spec: FunctionSpec, event_id: str, props: dict[str, Any]) -> None:
         bus = props.get("EventBusName", "default")

@@ -17,7 +17,7 @@ from botocore.config import Config
 
 from ecr_warden.local import moto_patches
 from ecr_warden.local.catcher import SlackCatcher
-from ecr_warden.local.provision import EventRule, ProvisionedStack, Provisioner
+from ecr_warden.local.provision import EventRule, ProvisionedStack, Provisioner, QueueSource
 from ecr_warden.local.runtime import FunctionRuntime, HandlerError
 from ecr_warden.local.scanner import Scanner, load_fixture
 from ecr_warden.local.server import LocalAwsApp, caller_identity, cloudtrail_event, image_action_events
@@ -209,6 +209,12 @@ class LocalStack:
                     delivered += self._deliver(sqs, rule)
                 finally:
                     self._track(-1)
+            for source in self.provisioned.queue_sources:
+                self._track(+1)
+                try:
+                    delivered += self._poll_queue(sqs, source)
+                finally:
+                    self._track(-1)
             if not delivered:
                 self._stopping.wait(0.05)
 
@@ -222,6 +228,47 @@ class LocalStack:
             self.echo(f"event {event.get('detail-type')!r} matched rule {rule.name} -> {rule.function}")
             self._invoke_with_retries(rule.function, event)
         return len(messages)
+
+    def _poll_queue(self, sqs: Any, source: QueueSource) -> int:
+        """Lambda's SQS event source: a batch per invocation; with ReportBatchItemFailures only the failed
+        records stay on the queue, otherwise a failed invocation leaves the whole batch for a later retry."""
+        messages = sqs.receive_message(
+            QueueUrl=source.queue_url,
+            MaxNumberOfMessages=min(10, source.batch_size),
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        records = [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": source.queue_arn,
+                "awsRegion": self.region,
+            }
+            for m in messages
+        ]
+        self.echo(f"{len(records)} message(s) from {source.queue_arn.rsplit(':', 1)[-1]} -> {source.function}")
+        try:
+            result = self.runtimes[source.function].invoke({"Records": records})
+        except HandlerError as error:
+            self.echo(f"{source.function} failed on a batch: {error.error_type}: {error.message}")
+            return len(records)
+        failed = (
+            {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])}
+            if (source.report_failures and isinstance(result, dict))
+            else set()
+        )
+        for m in messages:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=source.queue_url, ReceiptHandle=m["ReceiptHandle"])
+        return len(records)
 
     def invoke_async(self, logical_id: str, event: Any) -> None:
         self._track(+1)
@@ -340,11 +387,13 @@ class LocalStack:
         sqs = self.client("sqs")
         quiet_checks = 0
         while time.monotonic() < deadline:
+            queues = [rule.delivery_queue_url for rule in self.provisioned.rules]
+            queues += [source.queue_url for source in self.provisioned.queue_sources]
             idle = self._in_flight == 0 and not any(
                 int(value)
-                for rule in self.provisioned.rules
+                for queue_url in queues
                 for value in sqs.get_queue_attributes(
-                    QueueUrl=rule.delivery_queue_url,
+                    QueueUrl=queue_url,
                     AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
                 )["Attributes"].values()
             )

@@ -72,6 +72,29 @@ class Exemption(BaseModel):
         )
 
 
+class SlackRoute(BaseModel):
+    """Where Slack messages for some repositories go. Every route whose patterns match gets the message."""
+
+    model_config = STRICT
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    repositories: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    min_severity: Severity | None = None
+    # Secrets Manager secret (ARN or name) holding {"url": "https://hooks.slack.com/..."}; None: the stack's.
+    webhook_secret: str | None = None
+
+    def matches(self, repository: str) -> bool:
+        return any(fnmatch.fnmatchcase(repository, pattern) for pattern in self.repositories)
+
+
+class Notifications(BaseModel):
+    model_config = STRICT
+
+    # Follow-ups for one image within this window are aggregated into one message (SQS delay: at most 900 s).
+    follow_up_window_seconds: int = Field(300, ge=30, le=900)
+    routes: list[SlackRoute] = Field(default_factory=lambda: [SlackRoute(name="default")])
+
+
 class Policy(BaseModel):
     model_config = STRICT
 
@@ -82,6 +105,7 @@ class Policy(BaseModel):
     auto_release_on_close: bool = False
     rules: list[Rule] = Field(min_length=1)
     exemptions: list[Exemption] = Field(default_factory=list)
+    notifications: Notifications = Field(default_factory=Notifications)
 
     @model_validator(mode="after")
     def _distinct_prefixes(self) -> Policy:

@@ -1,0 +1,16 @@
+"""Notifier: Slack and SNS messages for ecr-warden's decisions, with noise control. Never calls ECR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecr_warden.notify.entry import process
+from ecr_warden.observability import logger, metrics
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process(event, context)

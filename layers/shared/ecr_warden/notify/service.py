@@ -1,0 +1,201 @@
+"""The notifier's use cases: a decision arrives, a follow-up window closes, a parked Slack message is redriven.
+
+Noise control: one message per change of decision (duplicates are claimed away). A new decision goes out at
+once and opens a window; `updated` decisions inside the window are queued and sent as one follow-up when it
+closes. Failure isolation: SNS is published once, before Slack; Slack failures after slack_sdk's retries go
+to the Slack dead-letter queue; nothing here calls ECR.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from ecr_warden.adapters.slack import SlackConfigurationError, SlackDeliveryError, SlackPayloadError
+from ecr_warden.contracts.common import severity_rank
+from ecr_warden.contracts.decision import Action, DecisionDetail
+from ecr_warden.notify import message
+from ecr_warden.observability import MetricUnit, logger, metrics
+from ecr_warden.policy.model import Policy, SlackRoute
+
+IMMEDIATE = frozenset(
+    {
+        Action.QUARANTINED,
+        Action.ARCHIVED,
+        Action.TAGGED,
+        Action.RETAG_BLOCKED,
+        Action.NOW_COMPLIANT,
+        Action.RELEASED,
+        Action.SCAN_FAILED,
+        Action.WOULD_QUARANTINE,
+        Action.WOULD_ARCHIVE,
+        Action.WOULD_TAG,
+    }
+)
+FOLLOW_UP = frozenset({Action.UPDATED})
+# Lifecycle messages about an image someone already acted on go to every matching route, whatever its severity.
+_SEVERITY_GATED = frozenset(
+    {
+        Action.QUARANTINED,
+        Action.ARCHIVED,
+        Action.TAGGED,
+        Action.UPDATED,
+        Action.WOULD_QUARANTINE,
+        Action.WOULD_ARCHIVE,
+        Action.WOULD_TAG,
+    }
+)
+SLACK_INTERVAL_SECONDS = 1.1  # at most one per second, with room for network jitter
+
+_reported_routes: set[str] = set()  # a misconfigured route is reported once per container, not per message
+
+
+class NotifyState(Protocol):
+    def claim(self, image: str, notification: str, now: datetime) -> bool: ...
+    def open_window(self, image: str, until: datetime) -> None: ...
+    def add_pending(self, image: str, summary: str, latest: str, now: datetime) -> tuple[bool, float] | None: ...
+    def take_pending(self, image: str) -> tuple[list[str], str | None]: ...
+    def reserve_slot(self, webhook: str, interval: float) -> float: ...
+
+
+class SlackSender(Protocol):
+    def send(self, route: str, secret: str | None, message: dict[str, Any]) -> None: ...
+
+
+class SnsSender(Protocol):
+    def publish(self, subject: str, document: dict[str, Any], attributes: dict[str, dict[str, str]]) -> None: ...
+
+
+class FollowUpScheduler(Protocol):
+    def schedule(self, repository: str, digest: str, delay_seconds: float) -> None: ...
+
+
+class DeadLetter(Protocol):
+    def send(self, event: Any, error: Exception, function_name: str) -> None: ...
+
+
+def image_key(repository: str, digest: str) -> str:
+    return f"{repository}@{digest}"
+
+
+def notification_key(detail: DecisionDetail) -> str:
+    """What makes a message new: the change of decision (action + its fingerprint); each blocked re-tag is new."""
+    key = f"{detail.action.value}|{detail.fingerprint or detail.decision_id}"
+    return key + "|" + ",".join(detail.tags) if detail.action is Action.RETAG_BLOCKED else key
+
+
+@dataclass
+class Notifier:
+    policy: Policy
+    state: NotifyState
+    slack: SlackSender
+    sns: SnsSender
+    follow_ups: FollowUpScheduler
+    slack_dead_letter: DeadLetter
+    function_name: str = "notifier"
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sleep: Callable[[float], None] = time.sleep
+
+    def on_decision(self, detail: DecisionDetail) -> str:
+        if detail.action not in IMMEDIATE | FOLLOW_UP:
+            return f"no message for {detail.action.value}"
+        image = image_key(detail.repository, detail.digest)
+        if not self.state.claim(image, notification_key(detail), self.now()):
+            return "duplicate decision: already notified"
+        window = timedelta(seconds=self.policy.notifications.follow_up_window_seconds)
+        if detail.action in FOLLOW_UP:
+            summary = json.dumps(
+                {"time": detail.time.isoformat(), "action": detail.action.value, "reasons": detail.reasons[:3]}
+            )
+            queued = self.state.add_pending(image, summary, detail.model_dump_json(exclude_none=True), self.now())
+            if queued is not None:
+                already_scheduled, window_until = queued
+                if not already_scheduled:
+                    self.follow_ups.schedule(detail.repository, detail.digest, window_until - self.now().timestamp())
+                metrics.add_metric(name="FollowUpsAggregated", unit=MetricUnit.Count, value=1)
+                return "queued for the follow-up"
+        self.state.open_window(image, self.now() + window)
+        self._deliver(detail, [])
+        return "notified"
+
+    def on_window_closed(self, repository: str, digest: str) -> str:
+        summaries, latest = self.state.take_pending(image_key(repository, digest))
+        if not summaries or latest is None:
+            return "nothing pending"
+        detail = DecisionDetail.model_validate_json(latest)
+        updates = [self._summary_detail(detail, json.loads(s)) for s in summaries]
+        self._deliver(detail, updates)
+        return f"follow-up with {len(updates)} update(s)"
+
+    @staticmethod
+    def _summary_detail(latest: DecisionDetail, summary: dict[str, Any]) -> DecisionDetail:
+        return latest.model_copy(
+            update={
+                "time": datetime.fromisoformat(summary["time"]),
+                "action": Action(summary["action"]),
+                "reasons": summary["reasons"],
+            }
+        )
+
+    def routes_for(self, detail: DecisionDetail) -> list[SlackRoute]:
+        highest = severity_rank(message.highest_severity(detail))
+        return [
+            route
+            for route in self.policy.notifications.routes
+            if route.matches(detail.repository)
+            and (
+                route.min_severity is None
+                or detail.action not in _SEVERITY_GATED
+                or highest >= severity_rank(route.min_severity)
+            )
+        ]
+
+    def _deliver(self, detail: DecisionDetail, updates: list[DecisionDetail]) -> None:
+        # SNS first and once: a Slack outage must not repeat or block it.
+        self.sns.publish(
+            message.sns_subject(detail, len(updates)),
+            message.sns_document(detail, updates),
+            message.sns_attributes(detail),
+        )
+        metrics.add_metric(name="SnsMessagesPublished", unit=MetricUnit.Count, value=1)
+        payload = message.slack_message(detail, updates)
+        for route in self.routes_for(detail):
+            self.send_to_slack(route, payload, detail.decision_id)
+
+    def send_to_slack(self, route: SlackRoute, payload: dict[str, Any], decision_id: str) -> bool:
+        self.sleep(self.state.reserve_slot(route.webhook_secret or "default", SLACK_INTERVAL_SECONDS))
+        try:
+            self.slack.send(route.name, route.webhook_secret, payload)
+        except SlackConfigurationError as error:
+            if route.name not in _reported_routes:
+                _reported_routes.add(route.name)
+                logger.error("slack route misconfigured", route=route.name, reason=error.reason)
+            metrics.add_metric(name="SlackConfigurationErrors", unit=MetricUnit.Count, value=1)
+            self._park(route, payload, decision_id, error)
+            return False
+        except (SlackDeliveryError, SlackPayloadError) as error:
+            logger.error(
+                "slack delivery failed, parked in the dead-letter queue",
+                route=route.name,
+                error=str(error),
+                decision_id=decision_id,
+            )
+            metrics.add_metric(name="SlackDeliveryFailures", unit=MetricUnit.Count, value=1)
+            self._park(route, payload, decision_id, error)
+            return False
+        metrics.add_metric(name="SlackMessagesSent", unit=MetricUnit.Count, value=1)
+        return True
+
+    def _park(self, route: SlackRoute, payload: dict[str, Any], decision_id: str, error: Exception) -> None:
+        self.slack_dead_letter.send(
+            {"route": route.model_dump(), "decision_id": decision_id, "message": payload}, error, self.function_name
+        )
+
+    def redrive(self, parked: dict[str, Any]) -> bool:
+        """Send a message from the Slack dead-letter queue again (after the webhook is fixed)."""
+        event = parked["event"]
+        return self.send_to_slack(SlackRoute.model_validate(event["route"]), event["message"], event["decision_id"])

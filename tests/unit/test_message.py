@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from ecr_warden.contracts.decision import Action, DecisionDetail, FindingSummary
+from ecr_warden.notify import message
+
+DIGEST = "sha256:" + "c" * 64
+
+
+def decision(**changes: Any) -> DecisionDetail:
+    base: dict[str, Any] = {
+        "schema_version": "1.0",
+        "decision_id": "d-1",
+        "time": datetime(2026, 11, 27, 12, tzinfo=UTC),
+        "account": "123456789012",
+        "region": "us-east-1",
+        "environment": "prod",
+        "mode": "enforce",
+        "repository": "ses-base/api-server",
+        "digest": DIGEST,
+        "tags": ["v1.2.3"],
+        "verdict": "BLOCK",
+        "action": "quarantined",
+        "status": "QUARANTINED",
+        "rule": "default",
+        "reasons": ["rule default: 1 finding(s) at or above CRITICAL: CVE-2024-6387"],
+        "severity_counts": {"CRITICAL": 1, "HIGH": 2},
+        "findings_total": 3,
+        "quarantine_tag": "quarantined-cccc",
+        "top_findings": [
+            FindingSummary(
+                id="CVE-2024-6387",
+                severity="CRITICAL",
+                package="openssh-server",
+                installed_version="1:8.9p1",
+                fixed_version="1:8.9p2",
+                cvss=9.8,
+                exploit_available=True,
+                url="https://nvd.nist.gov/vuln/detail/CVE-2024-6387",
+            )
+        ],
+        "trigger": "Inspector2 Scan",
+        "fingerprint": "f" * 32,
+    }
+    return DecisionDetail.model_validate(base | changes)
+
+
+def _text(payload: dict[str, Any]) -> str:
+    return json.dumps(payload)
+
+
+def test_slack_message_has_what_a_person_needs() -> None:
+    payload = message.slack_message(decision())
+    text = _text(payload)
+    assert payload["blocks"][0]["type"] == "header"
+    assert "Quarantined: ses-base/api-server:v1.2.3" in payload["blocks"][0]["text"]["text"]
+    for expected in (
+        "123456789012",
+        "us-east-1",
+        "sha256:cccccccccccc",
+        "CRITICAL 1",
+        "HIGH 2",
+        "CVE-2024-6387",
+        "openssh-server",
+        "1:8.9p2",
+        "CVSS 9.8",
+        "exploit available",
+        "quarantined-cccc",
+        "ecr-warden release --repository ses-base/api-server",
+        "ecr-warden exempt --cve CVE-2024-6387",
+        "console.aws.amazon.com/ecr/repositories/private/123456789012/ses-base/api-server",
+    ):
+        assert expected in text, expected
+    assert payload["text"].startswith("Quarantined: ses-base/api-server:v1.2.3")
+
+
+def test_slack_limits_hold_for_huge_decisions() -> None:
+    findings = [
+        FindingSummary(id=f"CVE-2026-{i:05d}", severity="CRITICAL", package="p" * 300, url="https://x/" + "y" * 300)
+        for i in range(200)
+    ]
+    payload = message.slack_message(
+        decision(top_findings=findings, findings_total=5000, reasons=["r" * 10_000], tags=["t" * 200])
+    )
+    assert len(payload["blocks"]) <= message.MAX_BLOCKS
+    for block in payload["blocks"]:
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= message.MAX_HEADER
+        if block.get("text"):
+            assert len(block["text"]["text"]) <= message.MAX_TEXT
+    findings_block = next(b for b in payload["blocks"] if "CVE-2026-00000" in b.get("text", {}).get("text", ""))
+    shown = findings_block["text"]["text"].count("CVE-2026-")
+    more = re.search(r"and (\d+) more", findings_block["text"]["text"])
+    assert more is not None
+    assert shown + int(more.group(1)) == 5000
+
+
+def test_audit_mode_says_what_it_would_have_done() -> None:
+    payload = message.slack_message(decision(action="would_quarantine", status="AUDITED", mode="audit"))
+    assert "Audit: would quarantine" in payload["blocks"][0]["text"]["text"]
+    assert "audit mode" in _text(payload)
+
+
+def test_sns_subject_is_short_ascii_one_line() -> None:
+    subject = message.sns_subject(decision(repository="ünïcode/" + "x" * 200))
+    assert len(subject) < 100
+    assert subject.isascii()
+    assert "\n" not in subject
+    assert (
+        message.sns_subject(decision()) == "[ecr-warden] Quarantined: ses-base/api-server:v1.2.3 (1 CRITICAL, 2 HIGH)"
+    )
+
+
+def test_sns_document_and_attributes() -> None:
+    document = message.sns_document(decision())
+    assert document["schema_version"] == "1.0"
+    assert document["decision"]["action"] == "quarantined"
+    assert document["highest_severity"] == "CRITICAL"
+    attributes = message.sns_attributes(decision())
+    assert {k: v["StringValue"] for k, v in attributes.items()} == {
+        "severity": "CRITICAL",
+        "action": "quarantined",
+        "repository": "ses-base/api-server",
+        "account": "123456789012",
+        "environment": "prod",
+    }
+
+
+def test_commands_are_shell_quoted() -> None:
+    commands = message.commands(
+        decision(repository="a/b", top_findings=[FindingSummary(id="GHSA-x;rm", severity="HIGH")])
+    )
+    assert "--cve 'GHSA-x;rm'" in commands["exempt"]
+
+
+def test_follow_up_lists_the_updates() -> None:
+    updates = [decision(action=Action.UPDATED, reasons=[f"new finding CVE-{i}"]) for i in range(3)]
+    payload = message.slack_message(decision(action=Action.UPDATED), updates)
+    assert "(3 updates)" in payload["blocks"][0]["text"]["text"]
+    assert "Updates in the last window (3)" in _text(payload)
