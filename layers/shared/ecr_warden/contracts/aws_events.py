@@ -58,10 +58,13 @@ class EcrImageActionEvent(_Envelope):
 # --- ECR Image Scan (basic scanning) ---------------------------------------------------------------------------
 
 
-class EcrImageScanDetail(BaseModel):
+class ScanResultDetail(BaseModel):
+    """What both scan-complete events carry (basic: `ECR Image Scan`; enhanced: `Inspector2 Scan`)."""
+
     model_config = LENIENT
 
     scan_status: str = Field(alias="scan-status")
+    # Inspector sends the repository ARN here (sometimes with "/sha256:…" appended); RepositoryName strips it.
     repository_name: RepositoryName = Field(alias="repository-name")
     image_digest: Digest = Field(alias="image-digest")
     image_tags: list[str] = Field(default_factory=list, alias="image-tags")
@@ -71,6 +74,10 @@ class EcrImageScanDetail(BaseModel):
     @classmethod
     def _null_tags(cls, value: Any) -> Any:
         return [] if value is None else value
+
+
+class EcrImageScanDetail(ScanResultDetail):
+    pass
 
 
 class EcrImageScanEvent(_Envelope):
@@ -82,21 +89,8 @@ class EcrImageScanEvent(_Envelope):
 # --- Inspector2 Scan (enhanced scanning) -----------------------------------------------------------------------
 
 
-class Inspector2ScanDetail(BaseModel):
-    model_config = LENIENT
-
-    scan_status: str = Field(alias="scan-status")
-    # Inspector sends the repository ARN here (sometimes with "/sha256:…" appended); RepositoryName strips it.
-    repository_name: RepositoryName = Field(alias="repository-name")
-    image_digest: Digest = Field(alias="image-digest")
-    image_tags: list[str] = Field(default_factory=list, alias="image-tags")
-    finding_severity_counts: SeverityCounts | None = Field(None, alias="finding-severity-counts")
+class Inspector2ScanDetail(ScanResultDetail):
     version: str | None = None
-
-    @field_validator("image_tags", mode="before")
-    @classmethod
-    def _null_tags(cls, value: Any) -> Any:
-        return [] if value is None else value
 
 
 class Inspector2ScanEvent(_Envelope):
