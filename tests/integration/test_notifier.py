@@ -26,6 +26,12 @@ from tests.integration.slack_server import Answer, ScriptedSlack, scripted_slack
 from tests.unit.test_message import decision
 
 
+def message_of(detail: Any) -> dict[str, Any]:
+    from ecr_warden.notify.message import slack_message
+
+    return slack_message(detail)
+
+
 class Clock:
     def __init__(self) -> None:
         self.at = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -288,3 +294,56 @@ def test_admin_redrive_sends_parked_messages_and_empties_the_queue(aws: Env) -> 
     assert (sent, failed) == (1, 0)
     assert len(slack.delivered) == 5  # four 503 answers, then the redriven message
     assert _queue_messages(aws, "SlackDeadLetterQueueUrl") == []
+
+
+def test_a_failed_delivery_is_unclaimed_so_the_retry_sends_it(aws: Env) -> None:
+    with scripted_slack() as slack:
+        n = notifier(aws, slack)
+
+        class BrokenSns:
+            def publish(self, *args: Any, **kwargs: Any) -> None:
+                raise RuntimeError("SNS throttled beyond retries")
+
+        real_sns, n.sns = n.sns, BrokenSns()  # type: ignore[assignment]
+        with pytest.raises(RuntimeError):
+            n.on_decision(decision())
+        n.sns = real_sns
+        assert n.on_decision(decision()) == "notified"  # Lambda's retry of the event
+    assert len(slack.delivered) == 1
+
+
+def test_a_far_slot_is_deferred_through_the_queue_not_slept(aws: Env) -> None:
+    slept: list[float] = []
+    with scripted_slack() as slack:
+        n = notifier(aws, slack, sleep=slept.append)
+        table = aws.clients["dynamodb"]
+        table.put_item(
+            TableName="ecr-warden-dev-notify-state",
+            Item={"key": {"S": "rate#default"}, "next_at": {"N": str(time.time() + 120)}},
+        )
+        n.on_decision(decision())
+        assert slack.delivered == []
+        assert all(s <= service.MAX_WAIT_SECONDS for s in slept)
+        sqs = aws.clients["sqs"]
+        url = sqs.get_queue_url(QueueName="ecr-warden-dev-follow-ups")["QueueUrl"]
+        delayed = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+        assert delayed["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+        # when the message comes off the queue, it is sent at its slot without reserving another
+        body = {
+            "route": {"name": "default"},
+            "message": message_of(decision()),
+            "decision_id": "d-1",
+            "not_before": time.time(),
+        }
+        assert n.send_deferred(body) is True
+    assert len(slack.delivered) == 1
+
+
+def test_lifecycle_messages_repeat_when_the_lifecycle_does(aws: Env) -> None:
+    with scripted_slack() as slack:
+        n = notifier(aws, slack)
+        compliant = {"action": "now_compliant", "verdict": "PASS", "fingerprint": "p" * 32}
+        assert n.on_decision(decision(decision_id="a", **compliant)) == "notified"
+        assert n.on_decision(decision(decision_id="a", **compliant)) == "duplicate decision: already notified"
+        assert n.on_decision(decision(decision_id="b", **compliant)) == "notified"
+    assert len(slack.delivered) == 2

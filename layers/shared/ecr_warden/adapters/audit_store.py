@@ -12,7 +12,7 @@ from ecr_warden.adapters.aws import client, error_code
 from ecr_warden.errors import WardenError
 from ecr_warden.gate.records import HistoryEntry, ImageRecord, ImageStatus
 
-IAM_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"})
+IAM_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"})
 # A clean result may be written without reading first while the image is in none of the states below.
 _QUIET_STATUSES = [ImageStatus.PASSED, ImageStatus.PENDING, ImageStatus.SKIPPED, ImageStatus.SCAN_FAILED]
 
@@ -121,7 +121,7 @@ class DynamoAuditStore:
                         ":pass": "PASS",
                         ":fp": fingerprint,
                         ":counts": counts,
-                        ":now": now.isoformat(),
+                        ":now": now.isoformat().replace("+00:00", "Z"),
                         ":tags": tags,
                         ":empty": [],
                         ":zero": 0,
@@ -158,7 +158,7 @@ class DynamoAuditStore:
                         ":empty": [],
                         ":index": [index_digest],
                         ":pending": ImageStatus.PENDING.value,
-                        ":now": now.isoformat(),
+                        ":now": now.isoformat().replace("+00:00", "Z"),
                         ":zero": 0,
                         ":one": 1,
                         ":digest": index_digest,

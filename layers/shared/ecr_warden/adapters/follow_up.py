@@ -1,4 +1,5 @@
-"""SQS: a delayed message that flushes an image's aggregated follow-ups when its window closes."""
+"""SQS: delayed work for the notifier: flush an image's follow-ups when its window closes, or send a Slack
+message at the send slot it reserved."""
 
 from __future__ import annotations
 
@@ -19,8 +20,16 @@ class SqsFollowUps:
     _client: Any = field(default=None)
 
     def schedule(self, repository: str, digest: str, delay_seconds: float) -> None:
+        """Flush an image's queued follow-ups when its window closes."""
+        self._send({"kind": "flush", "repository": repository, "digest": digest}, delay_seconds)
+
+    def defer(self, slack: dict[str, Any], delay_seconds: float) -> None:
+        """Send a Slack message at its reserved slot instead of sleeping until then inside an invocation."""
+        self._send({"kind": "slack", **slack}, delay_seconds)
+
+    def _send(self, body: dict[str, Any], delay_seconds: float) -> None:
         (self._client or client("sqs")).send_message(
             QueueUrl=self.queue_url,
-            MessageBody=json.dumps({"repository": repository, "digest": digest}),
+            MessageBody=json.dumps(body),
             DelaySeconds=min(MAX_DELAY_SECONDS, max(0, math.ceil(delay_seconds))),
         )

@@ -49,6 +49,32 @@ class DynamoNotifyState:
             raise
         return True
 
+    def unclaim(self, image: str, notification: str) -> None:
+        """Undo a claim whose delivery failed, so the retry of the event sends it."""
+        self.dynamodb.update_item(
+            TableName=self.table_name,
+            Key=self._key(f"image#{image}"),
+            UpdateExpression="DELETE sent :n",
+            ExpressionAttributeValues={":n": {"SS": [notification]}},
+        )
+
+    def restore_pending(self, image: str, summaries: list[str], latest: str) -> None:
+        """Put taken follow-ups back (their delivery failed) ahead of any that arrived since."""
+        self.dynamodb.update_item(
+            TableName=self.table_name,
+            Key=self._key(f"image#{image}"),
+            UpdateExpression=(
+                "SET pending = list_append(:taken, if_not_exists(pending, :empty)), "
+                "latest = if_not_exists(latest, :latest), flush_scheduled = :yes"
+            ),
+            ExpressionAttributeValues={
+                ":taken": {"L": [{"S": item} for item in summaries]},
+                ":empty": {"L": []},
+                ":latest": {"S": latest},
+                ":yes": {"BOOL": True},
+            },
+        )
+
     def open_window(self, image: str, until: datetime) -> None:
         self.dynamodb.update_item(
             TableName=self.table_name,

@@ -52,6 +52,7 @@ class ImageInfo:
     tags: list[str]
     media_type: str | None = None
     artifact_media_type: str | None = None
+    status: str | None = None  # ACTIVE | ARCHIVED | ACTIVATING (storage class)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class EcrRegistry:
             list(d.get("imageTags") or []),
             d.get("imageManifestMediaType"),
             d.get("artifactMediaType"),
+            d.get("imageStatus"),
         )
 
     def manifest(self, repository: str, digest: str) -> Manifest | None:
@@ -158,7 +160,7 @@ class EcrRegistry:
             failures.extend(
                 f"{f.get('imageId', {}).get('imageTag')}: {f.get('failureCode')}"
                 for f in response.get("failures") or []
-                if f.get("failureCode") not in ("ImageNotFound", "ImageTagDoesNotMatchDigest")
+                if f.get("failureCode") != "ImageNotFound"
             )
         return failures
 
@@ -171,6 +173,17 @@ class EcrRegistry:
             if error_code(exc) == "ImageStorageClassUpdateNotSupportedException":
                 raise RegistryError(f"{repository}@{digest}: archive not supported for this image") from exc
             raise
+
+    def digest_of(self, repository: str, tag: str) -> str | None:
+        """The digest a tag points at now, or None."""
+        try:
+            details = self.ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
+        except Exception as exc:
+            if error_code(exc) in _GONE:
+                return None
+            raise
+        images = details.get("imageDetails") or []
+        return str(images[0]["imageDigest"]) if images else None
 
     def restore(self, repository: str, digest: str) -> None:
         """Back from ARCHIVE to STANDARD (ECR restores asynchronously, about 20 minutes)."""

@@ -90,14 +90,11 @@ class SlackWebhooks:
             raise SlackConfigurationError(route, 'webhook secret has no "url"; set {"url": "https://hooks..."}')
         return url
 
-    def send(self, route: str, secret: str | None, message: dict[str, Any]) -> None:
+    def post(self, route: str, url: str, message: dict[str, Any]) -> None:
         from slack_sdk.webhook import WebhookClient
 
         client = WebhookClient(
-            self.url(route, secret),
-            timeout=self.timeout_seconds,
-            logger=_quiet,
-            retry_handlers=self._handlers or _retry_handlers(),
+            url, timeout=self.timeout_seconds, logger=_quiet, retry_handlers=self._handlers or _retry_handlers()
         )
         try:
             response = client.send(text=message["text"], blocks=message["blocks"])

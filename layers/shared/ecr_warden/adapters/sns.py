@@ -8,7 +8,7 @@ from typing import Any
 
 from ecr_warden.adapters.aws import client
 
-IAM_ACTIONS = frozenset({"sns:Publish"})
+IAM_ACTIONS = frozenset({"sns:Publish", "kms:Decrypt", "kms:GenerateDataKey"})  # the topic is KMS-encrypted
 
 
 @dataclass

@@ -31,11 +31,18 @@ class Decision(BaseModel):
     counted: list[Finding]  # the findings behind the verdict, most urgent first
     exempted: list[str]
     findings_total: int
+    note: str = ""  # sets apart decisions with the same findings but another cause (e.g. a failed scan)
+    pinned_fingerprint: str | None = None  # a decision rebuilt from a stored record keeps its identity
 
     @property
     def fingerprint(self) -> str:
-        """Identity of the decision input: verdict plus the findings that caused it."""
-        basis = self.verdict + "|" + ",".join(sorted(f"{f.vulnerability_id}:{f.severity}" for f in self.counted))
+        """Identity of the decision input: verdict, mode and the findings that caused it. Switching audit to
+        enforce is a new decision, so it acts."""
+        if self.pinned_fingerprint:
+            return self.pinned_fingerprint
+        mode = "audit" if self.audit else "enforce"
+        findings = ",".join(sorted(f"{f.vulnerability_id}:{f.severity}" for f in self.counted))
+        basis = f"{self.verdict}|{mode}|{self.note}|{findings}"
         return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 

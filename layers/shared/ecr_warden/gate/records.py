@@ -54,6 +54,7 @@ class ImageRecord(BaseModel):
     rule: str | None = None
     fingerprint: str | None = None
     released_fingerprint: str | None = None
+    released_from: ImageStatus | None = None  # the blocked state a release undid (how to finish it if interrupted)
     severity_counts: dict[str, int] = Field(default_factory=dict)
     top_findings: list[FindingSummary] = Field(default_factory=list)
     counted_ids: list[str] = Field(default_factory=list)  # every finding behind the verdict

@@ -10,7 +10,6 @@ Safety properties, in the order the code enforces them:
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,9 +32,6 @@ from ecr_warden.gate.ports import Announcer, AuditStore, EnhancedFindings, Regis
 from ecr_warden.gate.records import BLOCKED, HistoryEntry, ImageRecord, ImageStatus, merge_tags
 from ecr_warden.observability import MetricUnit, logger, metrics
 from ecr_warden.policy.model import Policy
-
-# cosign/notation style signature, attestation and SBOM tags: artifacts about an image, never acted on.
-_ARTIFACT_TAG = re.compile(r"^sha256-[0-9a-f]{64}(\.(sig|att|sbom))?$")
 
 
 class ReleaseError(PermanentError):
@@ -151,11 +147,9 @@ class ScanGate:
         repository, digest, tag = detail.repository_name, detail.image_digest, detail.image_tag
         if detail.action_type != "PUSH" or detail.result != "SUCCESS":
             return Outcome(repository, digest, "noop", f"{detail.action_type}/{detail.result} is not a push")
-        if tag and self._is_own_tag(tag, digest):
+        if tag and self.policy.is_own_tag(tag, digest):
             metrics.add_metric(name="OwnEventsIgnored", unit=MetricUnit.Count, value=1)
             return Outcome(repository, digest, "noop", f"own tag {tag}: ecr-warden's own push")
-        if tag and _ARTIFACT_TAG.match(tag):
-            return Outcome(repository, digest, "noop", f"{tag} is a signature/attestation artifact")
         if detail.manifest_media_type in INDEX_MEDIA_TYPES:
             return self._map_index(repository, digest, trigger)
         record = self.store.get(repository, digest)
@@ -167,10 +161,11 @@ class ScanGate:
 
     # -- deciding -------------------------------------------------------------------------------------------
 
-    def _is_own_tag(self, tag: str, digest: str) -> bool:
-        return self.policy.is_own_tag(tag, digest) or tag.startswith(
-            (self.policy.quarantine_tag_prefix, self.policy.tag_prefix)
-        )
+    def _is_own_tag(self, tag: str, digest: str, record: ImageRecord | None) -> bool:
+        """Exactly the tags ecr-warden put on this digest: by the current policy, or as recorded (a changed
+        prefix must never make our own quarantine tag look foreign; removing it could delete the image)."""
+        recorded = (record.quarantine_tag, record.marker_tag) if record else ()
+        return self.policy.is_own_tag(tag, digest) or tag in recorded
 
     def _entry(self, action: Action | str, status: ImageStatus, reason: str, trigger: Trigger) -> HistoryEntry:
         return HistoryEntry(
@@ -240,8 +235,12 @@ class ScanGate:
     ) -> Outcome:
         previous = record.status if record else None
         if record and record.fingerprint == decision.fingerprint and previous is not ImageStatus.PENDING:
+            # Same decision again (duplicate, replay, or the retry of a run that failed half-way): make sure
+            # what the decision requires is in place in ECR, without announcing it a second time.
             if previous is ImageStatus.QUARANTINED:
                 return self._enforce_quarantine(record, None, trigger)
+            if previous in (ImageStatus.ARCHIVED, ImageStatus.TAGGED):
+                return self._complete(record, trigger)
             if previous is ImageStatus.RELEASED:
                 return Outcome(
                     repository, digest, Action.KEPT_RELEASED, "released by an admin; findings unchanged", previous
@@ -326,18 +325,28 @@ class ScanGate:
         info = self.registry.describe(repository, digest)
         if info is None:
             return self._skipped(repository, digest, "image no longer exists", trigger, record)
-        deployable = [t for t in info.tags if not self._is_own_tag(t, digest)]
-        if not deployable and info.media_type not in INDEX_MEDIA_TYPES:
-            indexes = (record.index_digests if record else []) or self.registry.indexes_containing(repository, digest)
-            if indexes:  # a per-platform image of a multi-arch index: the tags live on the index
+        deployable = [t for t in info.tags if not self._is_own_tag(t, digest, record)]
+        if info.media_type not in INDEX_MEDIA_TYPES:
+            indexes = record.index_digests if record else []
+            if not indexes and not deployable:
+                indexes = self.registry.indexes_containing(repository, digest)
+            if indexes:  # a per-platform image of a multi-arch index: the index's tags pull it too
                 outcomes = [
-                    self._block(repository, index, [], decision, self.store.get(repository, index), trigger)
+                    self._apply(repository, index, [], decision, self.store.get(repository, index), trigger)
                     for index in indexes
                 ]
+                if deployable and not decision.audit:  # per-platform tags of its own (v1-amd64): block those too
+                    outcomes.insert(
+                        0, self._quarantine(repository, digest, info, deployable, decision, record, trigger)
+                    )
+                    return outcomes[0]
+                mirrored = outcomes[0].status if outcomes[0].status in ImageStatus.__members__ else None
                 child = self._with_decision(
                     self._new_record(repository, digest, record),
                     decision,
-                    ImageStatus.AUDITED if decision.audit else ImageStatus.QUARANTINED,
+                    ImageStatus(mirrored)
+                    if mirrored
+                    else (ImageStatus.AUDITED if decision.audit else ImageStatus.QUARANTINED),
                     outcomes[0].action,
                     f"blocked through index(es) {', '.join(indexes)}",
                     trigger,
@@ -490,13 +499,31 @@ class ScanGate:
         detail = self._announce(updated, decision, action, record.status if record else None, trigger, tags=tags)
         return Outcome(repository, digest, action, decision.reasons[0], updated.status, detail)
 
+    def _complete(self, record: ImageRecord, trigger: Trigger) -> Outcome:
+        """Finish an archive or a marker tag whose ECR call failed after the record was written."""
+        repository, digest = record.repository, record.digest
+        info = self.registry.describe(repository, digest)
+        if info is None:
+            return Outcome(repository, digest, "noop", "image no longer exists", record.status)
+        if self.audit_mode:
+            return Outcome(repository, digest, "noop", "decision unchanged", record.status)
+        if record.status is ImageStatus.ARCHIVED and info.status not in ("ARCHIVED", None):
+            self.registry.archive(repository, digest)
+            return Outcome(repository, digest, Action.ARCHIVED, "completed the archive", record.status)
+        if record.status is ImageStatus.TAGGED and record.marker_tag and record.marker_tag not in info.tags:
+            manifest = self.registry.manifest(repository, digest)
+            if manifest is not None:
+                self.registry.add_tag(repository, digest, manifest, record.marker_tag)
+                return Outcome(repository, digest, Action.TAGGED, "completed the marker tag", record.status)
+        return Outcome(repository, digest, "noop", "decision unchanged (duplicate or replayed event)", record.status)
+
     def _enforce_quarantine(self, record: ImageRecord, info: ImageInfo | None, trigger: Trigger) -> Outcome:
         """A quarantined digest stays unpullable by tag: remove any deployable tag that reappeared."""
         repository, digest = record.repository, record.digest
         info = info or self.registry.describe(repository, digest)
         if info is None:
             return Outcome(repository, digest, "noop", "quarantined image no longer exists", record.status)
-        leftover = [t for t in info.tags if not self._is_own_tag(t, digest)]
+        leftover = [t for t in info.tags if not self._is_own_tag(t, digest, record)]
         if not leftover:
             return Outcome(repository, digest, "noop", "quarantine intact", record.status)
         if self.audit_mode:
@@ -532,12 +559,16 @@ class ScanGate:
         return Outcome(repository, digest, Action.RETAG_BLOCKED, f"removed {leftover}", updated.status, detail)
 
     def release(self, repository: str, digest: str, reason: str, by: str) -> Outcome:
-        """An admin releases a blocked image: the recorded tags come back exactly, with an audit trail."""
+        """An admin releases a blocked image: the recorded tags come back exactly, with an audit trail.
+        Running it again on a released image finishes whatever an interrupted release left undone."""
         record = self.store.get(repository, digest)
         if record is None:
             raise ReleaseError(f"{repository}@{digest}: ecr-warden has no record of this image")
         if record.status is ImageStatus.RELEASED:
-            return Outcome(repository, digest, "noop", "already released", record.status)
+            restored, _conflicts = self._restore_in_ecr(record)
+            return Outcome(
+                repository, digest, "noop", f"already released; tags in place: {restored or '-'}", record.status
+            )
         if record.status not in (*BLOCKED, ImageStatus.TAGGED, ImageStatus.AUDITED):
             raise ReleaseError(f"{repository}@{digest} is {record.status.value}: there is nothing to release")
         return self._release(
@@ -545,39 +576,64 @@ class ScanGate:
         )
 
     def _release(self, record: ImageRecord, decision: Decision, reason: str, trigger: Trigger) -> Outcome:
-        """Restore exactly the recorded tags, then drop the quarantine tag (kept if nothing could be restored,
-        so the image never loses its last tag)."""
+        """Write-ahead: the record says RELEASED before ECR changes, so the pushes of the restored tags find the
+        image released (and are not undone as re-tags of a quarantined digest)."""
+        updated = self._with_decision(record, decision, ImageStatus.RELEASED, Action.RELEASED, reason, trigger)
+        updated.released_fingerprint = record.fingerprint
+        updated.released_from = record.status
+        updated = self.store.save(updated, record.version)
+        restored, conflicts = self._restore_in_ecr(updated)
+        if conflicts:
+            updated.remember(
+                self._entry(
+                    "release_conflicts",
+                    ImageStatus.RELEASED,
+                    f"not restored (tag now on another image): {', '.join(conflicts)}",
+                    trigger,
+                )
+            )
+            updated = self.store.save(updated, updated.version)
+            reason += f"; not restored (tag now on another image): {', '.join(conflicts)}"
+        metrics.add_metric(name="ImagesReleased", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "released image", repository=record.repository, digest=record.digest, restored=restored, conflicts=conflicts
+        )
+        detail = self._announce(updated, decision, Action.RELEASED, record.status, trigger, tags=restored)
+        return Outcome(record.repository, record.digest, Action.RELEASED, reason, updated.status, detail)
+
+    def _restore_in_ecr(self, record: ImageRecord) -> tuple[list[str], list[str]]:
+        """Idempotent: put back the recorded tags that are free (a tag now on another image is not moved),
+        then drop the quarantine tag, but only once another tag holds the image."""
         repository, digest = record.repository, record.digest
         restored: list[str] = []
         conflicts: list[str] = []
-        if record.status is ImageStatus.QUARANTINED:
-            manifest = self.registry.manifest(repository, digest)
-            if manifest is None:
-                return self._skipped(repository, digest, "image no longer exists", trigger, record)
-            for tag in record.original_tags:
-                try:
-                    self.registry.add_tag(repository, digest, manifest, tag)
-                    restored.append(tag)
-                except TagConflictError:
-                    conflicts.append(tag)
-            if record.quarantine_tag and restored:
-                self.registry.remove_tags(repository, [record.quarantine_tag])
-        elif record.status is ImageStatus.ARCHIVED:
-            self.registry.restore(repository, digest)
-            restored = list(record.original_tags)
-        elif record.status is ImageStatus.TAGGED and record.marker_tag:
+        if record.released_from is ImageStatus.ARCHIVED:
+            info = self.registry.describe(repository, digest)
+            if info is not None and info.status == "ARCHIVED":
+                self.registry.restore(repository, digest)
+            return list(record.original_tags), []
+        if record.released_from is ImageStatus.TAGGED and record.marker_tag:
             self.registry.remove_tags(repository, [record.marker_tag])
-        if conflicts:
-            reason += f"; not restored (tag now on another image): {', '.join(conflicts)}"
-        updated = self._with_decision(record, decision, ImageStatus.RELEASED, Action.RELEASED, reason, trigger)
-        updated.released_fingerprint = record.fingerprint
-        updated.quarantine_tag = updated.quarantine_tag if (conflicts and not restored) else None
-        updated.marker_tag = None
-        self.store.save(updated, record.version)
-        metrics.add_metric(name="ImagesReleased", unit=MetricUnit.Count, value=1)
-        logger.info("released image", repository=repository, digest=digest, restored=restored, conflicts=conflicts)
-        detail = self._announce(updated, decision, Action.RELEASED, record.status, trigger, tags=restored)
-        return Outcome(repository, digest, Action.RELEASED, reason, updated.status, detail)
+            return list(record.original_tags), []
+        if record.released_from is not ImageStatus.QUARANTINED:
+            return restored, conflicts
+        manifest = self.registry.manifest(repository, digest)
+        if manifest is None:
+            return restored, conflicts
+        for tag in record.original_tags:
+            current = self.registry.digest_of(repository, tag)
+            if current not in (None, digest):
+                conflicts.append(tag)
+                continue
+            try:
+                if current is None:
+                    self.registry.add_tag(repository, digest, manifest, tag)
+                restored.append(tag)
+            except TagConflictError:
+                conflicts.append(tag)
+        if record.quarantine_tag and restored:
+            self.registry.remove_tags(repository, [record.quarantine_tag])
+        return restored, conflicts
 
     def _note(
         self,
@@ -610,6 +666,7 @@ class ScanGate:
             counted=[],
             exempted=[],
             findings_total=0,
+            note=f"scan {status}",
         )
         record = self.store.get(repository, digest)
         if verdict is Verdict.BLOCK:
@@ -663,7 +720,8 @@ class ScanGate:
                 and child_record.verdict == Verdict.BLOCK
                 and child_record.status in (*BLOCKED, ImageStatus.AUDITED)
             ):
-                return self._block(repository, index_digest, [], self._decision_of(child_record), base, trigger)
+                # through the state machine: a released or exempt index stays as an admin left it
+                return self._apply(repository, index_digest, [], self._decision_of(child_record), base, trigger)
         return Outcome(repository, index_digest, "mapped", f"index of {len(children)} platform image(s)", base.status)
 
     def _decision_of(self, record: ImageRecord) -> Decision:
@@ -680,6 +738,7 @@ class ScanGate:
             counted=counted,
             exempted=[],
             findings_total=record.findings_total,
+            pinned_fingerprint=record.fingerprint,
         )
 
     # -- announcing -----------------------------------------------------------------------------------------

@@ -101,6 +101,7 @@ class Provisioner:
             "AWS::SecretsManager::Secret": self._secret,
             "AWS::SSM::Parameter": self._parameter,
             "AWS::Events::EventBus": self._event_bus,
+            "AWS::KMS::Key": self._kms_key,
             "AWS::Serverless::Function": self._function,
         }
 
@@ -192,6 +193,11 @@ class Provisioner:
             Name=props["Name"], Value=str(props["Value"]), Type=props.get("Type", "String"), Overwrite=True
         )
         self.resolver.refs[logical_id] = props["Name"]
+
+    def _kms_key(self, logical_id: str, props: dict[str, Any]) -> None:
+        metadata = self.client("kms").create_key(Description=props.get("Description", logical_id))["KeyMetadata"]
+        self.resolver.refs[logical_id] = metadata["KeyId"]
+        self.resolver.attributes[logical_id] = {"Arn": metadata["Arn"], "KeyId": metadata["KeyId"]}
 
     def _event_bus(self, logical_id: str, props: dict[str, Any]) -> None:
         arn = self.client("events").create_event_bus(Name=props["Name"])["EventBusArn"]

@@ -65,6 +65,8 @@ def _follow_ups(raw: dict[str, Any], context: Any, notifier: Notifier) -> dict[s
 
     def flush(record: SQSRecord) -> str:
         body = json.loads(record.body)
+        if body.get("kind") == "slack":
+            return "sent" if notifier.send_deferred(body) else "parked"
         result = notifier.on_window_closed(body["repository"], body["digest"])
         logger.info("follow-up window closed", repository=body["repository"], digest=body["digest"], result=result)
         return result

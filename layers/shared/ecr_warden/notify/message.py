@@ -231,7 +231,10 @@ def sns_document(detail: DecisionDetail, follow_ups: list[DecisionDetail] | None
         "console_url": console_url(detail),
         "commands": commands(detail),
         "decision": detail.model_dump(mode="json", exclude_none=True),
-        "updates": [u.model_dump(mode="json", exclude_none=True) for u in follow_ups or []],
+        # summaries only: a flood of full decisions would outgrow SNS's 256 KB
+        "updates": [
+            {"time": u.time.isoformat(), "action": u.action.value, "reasons": u.reasons[:3]} for u in follow_ups or []
+        ],
     }
 
 

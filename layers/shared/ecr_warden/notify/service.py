@@ -49,13 +49,16 @@ _SEVERITY_GATED = frozenset(
         Action.WOULD_TAG,
     }
 )
-SLACK_INTERVAL_SECONDS = 1.1  # at most one per second, with room for network jitter
+SLACK_INTERVAL_SECONDS = 1.2  # at most one per second, with room for jitter between reserving a slot and sending
+MAX_WAIT_SECONDS = 20.0  # a later slot is not slept for inside an invocation: the message is deferred via SQS
 
 _reported_routes: set[str] = set()  # a misconfigured route is reported once per container, not per message
 
 
 class NotifyState(Protocol):
     def claim(self, image: str, notification: str, now: datetime) -> bool: ...
+    def unclaim(self, image: str, notification: str) -> None: ...
+    def restore_pending(self, image: str, summaries: list[str], latest: str) -> None: ...
     def open_window(self, image: str, until: datetime) -> None: ...
     def add_pending(self, image: str, summary: str, latest: str, now: datetime) -> tuple[bool, float] | None: ...
     def take_pending(self, image: str) -> tuple[list[str], str | None]: ...
@@ -63,7 +66,8 @@ class NotifyState(Protocol):
 
 
 class SlackSender(Protocol):
-    def send(self, route: str, secret: str | None, message: dict[str, Any]) -> None: ...
+    def url(self, route: str, secret: str | None) -> str: ...
+    def post(self, route: str, url: str, message: dict[str, Any]) -> None: ...
 
 
 class SnsSender(Protocol):
@@ -72,6 +76,7 @@ class SnsSender(Protocol):
 
 class FollowUpScheduler(Protocol):
     def schedule(self, repository: str, digest: str, delay_seconds: float) -> None: ...
+    def defer(self, slack: dict[str, Any], delay_seconds: float) -> None: ...
 
 
 class DeadLetter(Protocol):
@@ -82,10 +87,26 @@ def image_key(repository: str, digest: str) -> str:
     return f"{repository}@{digest}"
 
 
+_BY_FINGERPRINT = frozenset(
+    {
+        Action.QUARANTINED,
+        Action.ARCHIVED,
+        Action.TAGGED,
+        Action.UPDATED,
+        Action.WOULD_QUARANTINE,
+        Action.WOULD_ARCHIVE,
+        Action.WOULD_TAG,
+    }
+)
+
+
 def notification_key(detail: DecisionDetail) -> str:
-    """What makes a message new: the change of decision (action + its fingerprint); each blocked re-tag is new."""
-    key = f"{detail.action.value}|{detail.fingerprint or detail.decision_id}"
-    return key + "|" + ",".join(detail.tags) if detail.action is Action.RETAG_BLOCKED else key
+    """What makes a message new. A block is identified by its decision fingerprint (the gate re-announcing the
+    same decision sends nothing); lifecycle events (release, compliance, re-tag, scan failure) happen again
+    with the same findings, so each announcement counts (EventBridge duplicates share its decision_id)."""
+    if detail.action in _BY_FINGERPRINT and detail.fingerprint:
+        return f"{detail.action.value}|{detail.fingerprint}"
+    return f"{detail.action.value}|{detail.decision_id}"
 
 
 @dataclass
@@ -104,8 +125,16 @@ class Notifier:
         if detail.action not in IMMEDIATE | FOLLOW_UP:
             return f"no message for {detail.action.value}"
         image = image_key(detail.repository, detail.digest)
-        if not self.state.claim(image, notification_key(detail), self.now()):
+        claim = notification_key(detail)
+        if not self.state.claim(image, claim, self.now()):
             return "duplicate decision: already notified"
+        try:
+            return self._notify(image, detail)
+        except Exception:
+            self.state.unclaim(image, claim)  # let the retry of this event send it
+            raise
+
+    def _notify(self, image: str, detail: DecisionDetail) -> str:
         window = timedelta(seconds=self.policy.notifications.follow_up_window_seconds)
         if detail.action in FOLLOW_UP:
             summary = json.dumps(
@@ -123,12 +152,17 @@ class Notifier:
         return "notified"
 
     def on_window_closed(self, repository: str, digest: str) -> str:
-        summaries, latest = self.state.take_pending(image_key(repository, digest))
+        image = image_key(repository, digest)
+        summaries, latest = self.state.take_pending(image)
         if not summaries or latest is None:
             return "nothing pending"
         detail = DecisionDetail.model_validate_json(latest)
         updates = [self._summary_detail(detail, json.loads(s)) for s in summaries]
-        self._deliver(detail, updates)
+        try:
+            self._deliver(detail, updates)
+        except Exception:
+            self.state.restore_pending(image, summaries, latest)  # the flush message is retried
+            raise
         return f"follow-up with {len(updates)} update(s)"
 
     @staticmethod
@@ -166,10 +200,31 @@ class Notifier:
         for route in self.routes_for(detail):
             self.send_to_slack(route, payload, detail.decision_id)
 
-    def send_to_slack(self, route: SlackRoute, payload: dict[str, Any], decision_id: str) -> bool:
-        self.sleep(self.state.reserve_slot(route.webhook_secret or "default", SLACK_INTERVAL_SECONDS))
+    def send_to_slack(
+        self, route: SlackRoute, payload: dict[str, Any], decision_id: str, not_before: float | None = None
+    ) -> bool:
+        """Send at this webhook's next free slot. A slot further away than MAX_WAIT_SECONDS is kept, and the
+        message waits for it on the SQS queue rather than in a sleeping invocation."""
         try:
-            self.slack.send(route.name, route.webhook_secret, payload)
+            url = self.slack.url(route.name, route.webhook_secret)
+            if not_before is None:
+                wait = self.state.reserve_slot(route.webhook_secret or "default", SLACK_INTERVAL_SECONDS)
+                if wait > MAX_WAIT_SECONDS:
+                    self.follow_ups.defer(
+                        {
+                            "route": route.model_dump(),
+                            "message": payload,
+                            "decision_id": decision_id,
+                            "not_before": time.time() + wait,
+                        },
+                        wait,
+                    )
+                    metrics.add_metric(name="SlackMessagesDeferred", unit=MetricUnit.Count, value=1)
+                    return True
+            else:
+                wait = max(0.0, not_before - time.time())
+            self.sleep(wait)
+            self.slack.post(route.name, url, payload)
         except SlackConfigurationError as error:
             if route.name not in _reported_routes:
                 _reported_routes.add(route.name)
@@ -189,6 +244,15 @@ class Notifier:
             return False
         metrics.add_metric(name="SlackMessagesSent", unit=MetricUnit.Count, value=1)
         return True
+
+    def send_deferred(self, body: dict[str, Any]) -> bool:
+        """A Slack message that waited on the queue for the slot it reserved."""
+        return self.send_to_slack(
+            SlackRoute.model_validate(body["route"]),
+            body["message"],
+            body["decision_id"],
+            not_before=float(body["not_before"]),
+        )
 
     def _park(self, route: SlackRoute, payload: dict[str, Any], decision_id: str, error: Exception) -> None:
         self.slack_dead_letter.send(
