@@ -156,3 +156,84 @@ def test_a_clean_scan_after_a_failed_scan_is_recorded(aws: Env) -> None:
     gate.handle(events.basic_scan(digest, ["v1"], {}, status="FAILED"))
     assert gate.handle(events.basic_scan(digest, ["v1"], {"LOW": 1})).action == "passed"
     assert aws.record(digest).status is ImageStatus.PASSED  # type: ignore[union-attr]
+
+
+class ArchivingRegistry:
+    """moto has no UpdateImageStorageClass: record the archive calls, delegate everything else to ECR."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.archived = inner, []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def archive(self, repository: str, digest: str) -> None:
+        self.archived.append((repository, digest))
+
+
+def test_archive_method_archives_and_records(aws: Env) -> None:
+    aws.create_repository()
+    digest = aws.push("v1", "bad")
+    aws.enhanced.findings[(REPOSITORY, digest)] = list(CRITICAL)
+    gate = aws.gate(parse_policy(json.dumps({"rules": [{"name": "r", "block_method": "archive"}]})))
+    registry = ArchivingRegistry(gate.registry)
+    gate.registry = registry
+    assert gate.handle(events.inspector_scan(digest, ["v1"], {"CRITICAL": 1, "TOTAL": 2})).action == "archived"
+    assert registry.archived == [(REPOSITORY, digest)]
+    assert aws.tags(digest) == ["v1"]  # archive blocks pulls without touching tags
+    assert aws.record(digest).status is ImageStatus.ARCHIVED  # type: ignore[union-attr]
+
+
+def test_archive_adapter_request_shape() -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    from ecr_warden.adapters.registry import EcrRegistry
+
+    ecr = boto3.client("ecr", region_name="us-east-1")
+    with Stubber(ecr) as stub:
+        stub.add_response(
+            "update_image_storage_class",
+            {},
+            {
+                "repositoryName": "r/a",
+                "imageId": {"imageDigest": "sha256:" + "a" * 64},
+                "targetStorageClass": "ARCHIVE",
+            },
+        )
+        EcrRegistry(ecr).archive("r/a", "sha256:" + "a" * 64)
+
+
+def test_signature_artifacts_are_never_acted_on(aws: Env) -> None:
+    aws.create_repository()
+    signature = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+                "size": 2,
+                "digest": "sha256:" + "4" * 64,
+            },
+            "layers": [],
+        }
+    )
+    digest = aws.push("sha256-" + "5" * 64 + ".sig", "sig", manifest=signature)
+    aws.enhanced.findings[(REPOSITORY, digest)] = list(CRITICAL)
+    gate = aws.gate()
+    inner = gate.registry
+
+    class ArtifactView:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(inner, name)
+
+        def describe(self, repository: str, digest: str) -> Any:
+            from dataclasses import replace
+
+            info = inner.describe(repository, digest)
+            return replace(info, artifact_media_type="application/vnd.dev.cosign.artifact.sig.v1+json")
+
+    gate.registry = ArtifactView()  # type: ignore[assignment]
+    outcome = gate.handle(events.inspector_scan(digest, [], {"CRITICAL": 1, "TOTAL": 2}))
+    assert outcome.action == "noop"
+    assert aws.tags(digest) == ["sha256-" + "5" * 64 + ".sig"]

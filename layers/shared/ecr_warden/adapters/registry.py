@@ -24,6 +24,18 @@ MANIFEST_MEDIA_TYPES = [
     *sorted(INDEX_MEDIA_TYPES),
 ]
 _GONE = frozenset({"ImageNotFoundException", "RepositoryNotFoundException"})
+# Artifacts about an image (signatures, attestations, SBOMs): never quarantined or tagged themselves.
+ARTIFACT_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        "application/vnd.dsse.envelope.v1+json",
+        "application/vnd.in-toto+json",
+        "application/vnd.cncf.notary.signature",
+        "application/spdx+json",
+        "application/vnd.cyclonedx+json",
+    }
+)
 
 # IAM actions this adapter needs; template.yaml grants exactly these to the scan gate (a test compares).
 IAM_ACTIONS = frozenset(
@@ -53,6 +65,10 @@ class ImageInfo:
     media_type: str | None = None
     artifact_media_type: str | None = None
     status: str | None = None  # ACTIVE | ARCHIVED | ACTIVATING (storage class)
+
+    @property
+    def is_artifact(self) -> bool:
+        return self.artifact_media_type in ARTIFACT_MEDIA_TYPES
 
 
 @dataclass(frozen=True)

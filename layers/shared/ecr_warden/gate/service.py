@@ -325,6 +325,8 @@ class ScanGate:
         info = self.registry.describe(repository, digest)
         if info is None:
             return self._skipped(repository, digest, "image no longer exists", trigger, record)
+        if info.is_artifact:
+            return Outcome(repository, digest, "noop", f"{info.artifact_media_type} artifact: never acted on")
         deployable = [t for t in info.tags if not self._is_own_tag(t, digest, record)]
         if info.media_type not in INDEX_MEDIA_TYPES:
             indexes = record.index_digests if record else []
