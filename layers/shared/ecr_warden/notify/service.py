@@ -37,8 +37,10 @@ IMMEDIATE = frozenset(
     }
 )
 FOLLOW_UP = frozenset({Action.UPDATED})
-# Lifecycle messages about an image someone already acted on go to every matching route, whatever its severity.
-_SEVERITY_GATED = frozenset(
+# Messages about a block or flag itself: gated by a route's min_severity, and identified by the decision's
+# fingerprint. Lifecycle messages (released, now compliant, re-tag blocked, scan failed) go to every matching
+# route and count once per announcement.
+VERDICT_ACTIONS = frozenset(
     {
         Action.QUARANTINED,
         Action.ARCHIVED,
@@ -87,24 +89,11 @@ def image_key(repository: str, digest: str) -> str:
     return f"{repository}@{digest}"
 
 
-_BY_FINGERPRINT = frozenset(
-    {
-        Action.QUARANTINED,
-        Action.ARCHIVED,
-        Action.TAGGED,
-        Action.UPDATED,
-        Action.WOULD_QUARANTINE,
-        Action.WOULD_ARCHIVE,
-        Action.WOULD_TAG,
-    }
-)
-
-
 def notification_key(detail: DecisionDetail) -> str:
     """What makes a message new. A block is identified by its decision fingerprint (the gate re-announcing the
     same decision sends nothing); lifecycle events (release, compliance, re-tag, scan failure) happen again
     with the same findings, so each announcement counts (EventBridge duplicates share its decision_id)."""
-    if detail.action in _BY_FINGERPRINT and detail.fingerprint:
+    if detail.action in VERDICT_ACTIONS and detail.fingerprint:
         return f"{detail.action.value}|{detail.fingerprint}"
     return f"{detail.action.value}|{detail.decision_id}"
 
@@ -183,7 +172,7 @@ class Notifier:
             if route.matches(detail.repository)
             and (
                 route.min_severity is None
-                or detail.action not in _SEVERITY_GATED
+                or detail.action not in VERDICT_ACTIONS
                 or highest >= severity_rank(route.min_severity)
             )
         ]
