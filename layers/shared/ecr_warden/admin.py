@@ -7,15 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ecr_warden.adapters.audit_store import DynamoAuditStore
 from ecr_warden.adapters.aws import client
-from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
-from ecr_warden.adapters.inspector import InspectorFindings
 from ecr_warden.adapters.policy_source import SsmPolicySource
 from ecr_warden.adapters.policy_store import PolicyParameter
-from ecr_warden.adapters.registry import EcrRegistry
 from ecr_warden.config import Settings
-from ecr_warden.gate.service import Outcome, ScanGate
+from ecr_warden.gate.entry import build_gate
+from ecr_warden.gate.service import Outcome
 from ecr_warden.policy.load import parse_policy
 from ecr_warden.policy.model import Exemption
 
@@ -52,16 +49,7 @@ def release(deployment: Deployment, repository: str, digest: str, reason: str, b
         decision_bus_name=deployment.bus,
         policy_parameter_name=deployment.policy_parameter,
     )
-    account = str(client("sts").get_caller_identity()["Account"])
-    gate = ScanGate(
-        policy=SsmPolicySource(deployment.policy_parameter).get(),
-        settings=settings,
-        registry=EcrRegistry(),
-        enhanced=InspectorFindings(),
-        store=DynamoAuditStore(deployment.audit_table),
-        announcer=EventBridgeAnnouncer(deployment.bus),
-        account=account,
-    )
+    gate = build_gate(settings, account=str(client("sts").get_caller_identity()["Account"]))
     return gate.release(repository, digest, reason, by)
 
 

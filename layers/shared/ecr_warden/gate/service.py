@@ -207,8 +207,7 @@ class ScanGate:
             original_tags=tags,
             severity_counts=counts,
         )
-        detail = self._announce(record, decision, Action.PASSED, previous or None, trigger)
-        return Outcome(repository, digest, Action.PASSED, decision.reasons[0], ImageStatus.PASSED, detail)
+        return self._report(record, decision, Action.PASSED, previous or None, trigger)
 
     def _decide(
         self,
@@ -404,10 +403,9 @@ class ScanGate:
             removed_tags=deployable,
             quarantine_tag=quarantine_tag,
         )
-        detail = self._announce(
+        return self._report(
             updated, decision, Action.QUARANTINED, record.status if record else None, trigger, tags=deployable
         )
-        return Outcome(repository, digest, Action.QUARANTINED, decision.reasons[0], updated.status, detail)
 
     def _archive(
         self,
@@ -427,10 +425,9 @@ class ScanGate:
         self.registry.archive(repository, digest)
         metrics.add_metric(name="ImagesArchived", unit=MetricUnit.Count, value=1)
         logger.info("archived image", repository=repository, digest=digest)
-        detail = self._announce(
+        return self._report(
             updated, decision, Action.ARCHIVED, record.status if record else None, trigger, tags=deployable
         )
-        return Outcome(repository, digest, Action.ARCHIVED, decision.reasons[0], updated.status, detail)
 
     def _tag(
         self,
@@ -453,8 +450,7 @@ class ScanGate:
         self.store.save(updated, record.version if record else 0)
         self.registry.add_tag(repository, digest, manifest, marker)
         metrics.add_metric(name="ImagesTagged", unit=MetricUnit.Count, value=1)
-        detail = self._announce(updated, decision, Action.TAGGED, record.status if record else None, trigger, tags=tags)
-        return Outcome(repository, digest, Action.TAGGED, decision.reasons[0], updated.status, detail)
+        return self._report(updated, decision, Action.TAGGED, record.status if record else None, trigger, tags=tags)
 
     def _pass(
         self,
@@ -472,8 +468,7 @@ class ScanGate:
         base.original_tags = merge_tags(base.original_tags, tags)
         updated = self._with_decision(base, decision, ImageStatus.PASSED, Action.PASSED, decision.reasons[0], trigger)
         self.store.save(updated, record.version if record else 0)
-        detail = self._announce(updated, decision, Action.PASSED, record.status if record else None, trigger)
-        return Outcome(repository, digest, Action.PASSED, decision.reasons[0], updated.status, detail)
+        return self._report(updated, decision, Action.PASSED, record.status if record else None, trigger)
 
     def _audited(
         self,
@@ -498,8 +493,7 @@ class ScanGate:
         )
         self.store.save(updated, record.version if record else 0)
         logger.info("audit mode: image left untouched", repository=repository, digest=digest, would=action.value)
-        detail = self._announce(updated, decision, action, record.status if record else None, trigger, tags=tags)
-        return Outcome(repository, digest, action, decision.reasons[0], updated.status, detail)
+        return self._report(updated, decision, action, record.status if record else None, trigger, tags=tags)
 
     def _complete(self, record: ImageRecord, trigger: Trigger) -> Outcome:
         """Finish an archive or a marker tag whose ECR call failed after the record was written."""
@@ -557,8 +551,9 @@ class ScanGate:
         metrics.add_metric(name="RetagsBlocked", unit=MetricUnit.Count, value=1)
         logger.warning("re-tag of a quarantined image blocked", repository=repository, digest=digest, tags=leftover)
         decision = self._decision_of(updated)
-        detail = self._announce(updated, decision, Action.RETAG_BLOCKED, record.status, trigger, tags=leftover)
-        return Outcome(repository, digest, Action.RETAG_BLOCKED, f"removed {leftover}", updated.status, detail)
+        return self._report(
+            updated, decision, Action.RETAG_BLOCKED, record.status, trigger, reason=f"removed {leftover}", tags=leftover
+        )
 
     def release(self, repository: str, digest: str, reason: str, by: str) -> Outcome:
         """An admin releases a blocked image: the recorded tags come back exactly, with an audit trail.
@@ -600,8 +595,7 @@ class ScanGate:
         logger.info(
             "released image", repository=record.repository, digest=record.digest, restored=restored, conflicts=conflicts
         )
-        detail = self._announce(updated, decision, Action.RELEASED, record.status, trigger, tags=restored)
-        return Outcome(record.repository, record.digest, Action.RELEASED, reason, updated.status, detail)
+        return self._report(updated, decision, Action.RELEASED, record.status, trigger, reason=reason, tags=restored)
 
     def _restore_in_ecr(self, record: ImageRecord) -> tuple[list[str], list[str]]:
         """Idempotent: put back the recorded tags that are free (a tag now on another image is not moved),
@@ -679,8 +673,9 @@ class ScanGate:
         if record and record.fingerprint == decision.fingerprint and record.status is ImageStatus.SCAN_FAILED:
             return Outcome(repository, digest, "noop", "scan failure already recorded", record.status)
         self.store.save(updated, record.version if record else 0)
-        detail = self._announce(updated, decision, Action.SCAN_FAILED, record.status if record else None, trigger)
-        return Outcome(repository, digest, Action.SCAN_FAILED, reason, updated.status, detail)
+        return self._report(
+            updated, decision, Action.SCAN_FAILED, record.status if record else None, trigger, reason=reason
+        )
 
     def _skipped(
         self, repository: str, digest: str, reason: str, trigger: Trigger, record: ImageRecord | None = None
@@ -744,6 +739,20 @@ class ScanGate:
         )
 
     # -- announcing -----------------------------------------------------------------------------------------
+
+    def _report(
+        self,
+        record: ImageRecord,
+        decision: Decision,
+        action: Action,
+        previous: str | None,
+        trigger: Trigger,
+        reason: str | None = None,
+        tags: list[str] | None = None,
+    ) -> Outcome:
+        """Announce a decision and return the outcome that says so."""
+        detail = self._announce(record, decision, action, previous, trigger, tags=tags)
+        return Outcome(record.repository, record.digest, action, reason or decision.reasons[0], record.status, detail)
 
     def _announce(
         self,
