@@ -84,11 +84,11 @@ def api_calls() -> dict[str, Any]:
     from ecr_warden.config import Settings
     from ecr_warden.contracts.parsing import parse_aws_event
     from ecr_warden.gate.service import ScanGate
-    from ecr_warden.local import moto_patches
-    from ecr_warden.local.images import image_manifest
-    from ecr_warden.local.provision import Provisioner
-    from ecr_warden.local.template import Resolver, load_template, parameter_defaults
     from ecr_warden.policy.load import default_policy
+    from ecr_warden_tools.local import moto_patches
+    from ecr_warden_tools.local.images import image_manifest
+    from ecr_warden_tools.local.provision import Provisioner
+    from ecr_warden_tools.local.template import Resolver, load_template, parameter_defaults
 
     moto_patches.apply()
     calls: Counter[str] = Counter()
@@ -252,11 +252,11 @@ def slack_flood(decisions: int = 200, images: int = 20, senders: int = 4) -> dic
     from ecr_warden.adapters.slack import SlackWebhooks
     from ecr_warden.adapters.sns import SnsPublisher
     from ecr_warden.contracts.decision import DecisionDetail
-    from ecr_warden.local import moto_patches
-    from ecr_warden.local.provision import Provisioner
-    from ecr_warden.local.template import Resolver, load_template, parameter_defaults
     from ecr_warden.notify.service import Notifier
     from ecr_warden.policy.load import default_policy
+    from ecr_warden_tools.local import moto_patches
+    from ecr_warden_tools.local.provision import Provisioner
+    from ecr_warden_tools.local.template import Resolver, load_template, parameter_defaults
 
     arrivals: list[float] = []
 

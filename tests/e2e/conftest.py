@@ -75,7 +75,7 @@ def run_cli(
     *args: str, env_extra: dict[str, str] | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run(
-        [sys.executable, "-m", "ecr_warden.cli", *args],
+        [sys.executable, "-m", "ecr_warden_tools.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -91,7 +91,7 @@ def run_cli(
 def start_stack(*extra: str) -> RunningStack:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-u", "-m", "ecr_warden.cli", "local", "--port", str(port), *extra],
+        [sys.executable, "-u", "-m", "ecr_warden_tools.cli", "local", "--port", str(port), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -71,7 +71,7 @@ def test_ecr_calls_emit_cloudtrail_events_with_the_caller(stack: RunningStack) -
 
 
 def _push(stack: RunningStack, repository: str, tag: str, tmp_path: Path, seed: str) -> str:
-    from ecr_warden.local.images import image_manifest
+    from ecr_warden_tools.local.images import image_manifest
 
     manifest = tmp_path / f"{seed}.json"
     manifest.write_text(image_manifest(seed))

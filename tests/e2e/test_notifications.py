@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ecr_warden.local.images import image_manifest
+from ecr_warden_tools.local.images import image_manifest
 from tests.conftest import load_event
 from tests.e2e.conftest import RunningStack
 

@@ -19,12 +19,12 @@ from ecr_warden.config import Settings
 from ecr_warden.gate.findings import Finding
 from ecr_warden.gate.records import ImageRecord
 from ecr_warden.gate.service import ScanGate
-from ecr_warden.local import moto_patches
-from ecr_warden.local.images import image_manifest
-from ecr_warden.local.provision import Provisioner
-from ecr_warden.local.template import Resolver, load_template, parameter_defaults
 from ecr_warden.policy.load import default_policy
 from ecr_warden.policy.model import Policy
+from ecr_warden_tools.local import moto_patches
+from ecr_warden_tools.local.images import image_manifest
+from ecr_warden_tools.local.provision import Provisioner
+from ecr_warden_tools.local.template import Resolver, load_template, parameter_defaults
 from tests.conftest import TEMPLATE
 
 ACCOUNT = "123456789012"

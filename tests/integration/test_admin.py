@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ecr_warden import admin
 from ecr_warden.adapters import aws as aws_clients
 from ecr_warden.gate.records import ImageStatus
 from ecr_warden.gate.service import ReleaseError
-from ecr_warden.local.images import image_manifest
 from ecr_warden.policy.load import parse_policy
 from ecr_warden.policy.model import Exemption
+from ecr_warden_tools import admin
+from ecr_warden_tools.local.images import image_manifest
 from tests.integration import events
 from tests.integration.conftest import REPOSITORY, Env
 from tests.integration.test_scan_gate import CRITICAL

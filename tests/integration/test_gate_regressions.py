@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from ecr_warden import admin
 from ecr_warden.adapters import aws as aws_clients
 from ecr_warden.gate.records import ImageStatus
-from ecr_warden.local.images import OCI_INDEX, OCI_MANIFEST, image_index, image_manifest
 from ecr_warden.policy.load import parse_policy
+from ecr_warden_tools import admin
+from ecr_warden_tools.local.images import OCI_INDEX, OCI_MANIFEST, image_index, image_manifest
 from tests.integration import events
 from tests.integration.conftest import REPOSITORY, Env
 from tests.integration.test_scan_gate import CRITICAL

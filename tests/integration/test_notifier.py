@@ -284,8 +284,8 @@ def test_passed_decisions_send_nothing(aws: Env) -> None:
 
 
 def test_admin_redrive_sends_parked_messages_and_empties_the_queue(aws: Env) -> None:
-    from ecr_warden import admin
     from ecr_warden.adapters import aws as aws_clients
+    from ecr_warden_tools import admin
 
     aws_clients.client.cache_clear()
     with scripted_slack(*[Answer(503, "down")] * 4) as slack:

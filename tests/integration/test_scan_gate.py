@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from ecr_warden.gate.findings import Finding
 from ecr_warden.gate.records import ImageStatus
-from ecr_warden.local.images import OCI_INDEX, OCI_MANIFEST, image_index, image_manifest
 from ecr_warden.policy.load import parse_policy
+from ecr_warden_tools.local.images import OCI_INDEX, OCI_MANIFEST, image_index, image_manifest
 from tests.integration import events
 from tests.integration.conftest import REPOSITORY, Env
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,12 +49,62 @@ def test_dependency_layer_leaves_boto3_to_the_runtime(built: Path) -> None:
 
 def test_shared_layer_holds_the_package_without_dev_tooling(built: Path) -> None:
     package = built / "SharedLayer" / "python" / "ecr_warden"
-    assert (package / "gate" / "service.py").is_file()
+    assert (package / "gate" / "entry.py").is_file()
     assert (package / "policy" / "default-policy.yaml").is_file()
     assert not (package / "local").exists()
+    assert not list(package.rglob("cli.py"))
+    assert not list(package.rglob("demo.py"))
     assert not list(package.rglob("__pycache__"))
 
 
 def test_function_artifacts_hold_only_project_code(built: Path) -> None:
     function = built / "ScanGateFunction"
     assert sorted(p.name for p in function.iterdir() if not p.name.startswith(".")) == ["app.py"]
+
+
+# What the python3.13 Lambda runtime itself provides next to the layers (boto3 and its closure).
+RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six")
+
+
+def _only_layer_dependencies(target: Path) -> Path:
+    """A folder holding exactly the dependency layer's distributions (for this host) and the runtime's boto3."""
+    from importlib import metadata
+
+    requirements = (ROOT / "layers/deps/requirements.txt").read_text(encoding="utf-8").splitlines()
+    names = [line.split("==")[0].strip() for line in requirements if line.strip() and not line.startswith("#")]
+    for name in (*names, *RUNTIME_DISTRIBUTIONS):
+        distribution = metadata.distribution(name)
+        for file in distribution.files or []:
+            top = file.parts[0]
+            if top.endswith((".dist-info", ".data")) or top == ".." or top == "__pycache__":
+                continue
+            source = Path(str(distribution.locate_file(top)))
+            link = target / top
+            if source.exists() and not link.exists():
+                link.symlink_to(source)
+    return target
+
+
+def test_every_module_of_the_built_layer_imports_with_only_the_layers_dependencies(
+    built: Path, tmp_path: Path
+) -> None:
+    deps = _only_layer_dependencies(tmp_path)
+    shared = built / "SharedLayer" / "python"
+    script = (
+        "import importlib, pkgutil, sys\n"
+        "import ecr_warden\n"
+        "names = [m.name for m in pkgutil.walk_packages(ecr_warden.__path__, 'ecr_warden.')]\n"
+        "for name in names: importlib.import_module(name)\n"
+        "leaked = sorted(n for n in sys.modules if n.split('.')[0] in ('moto', 'werkzeug', 'ecr_warden_tools'))\n"
+        "assert not leaked, leaked\n"
+        "print(len(names))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path[:0] = [{str(shared)!r}, {str(deps)!r}]\n{script}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert int(completed.stdout.strip()) >= 30

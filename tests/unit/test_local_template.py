@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ecr_warden.local.moto_patches import _flatten_like_eventbridge
-from ecr_warden.local.template import Resolver, TemplateError, load_template, provisioning_order, references
+from ecr_warden_tools.local.moto_patches import _flatten_like_eventbridge
+from ecr_warden_tools.local.template import Resolver, TemplateError, load_template, provisioning_order, references
 from tests.conftest import TEMPLATE
 
 

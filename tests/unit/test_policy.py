@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from ecr_warden.local.template import load_template
 from ecr_warden.policy.load import InvalidPolicyError, default_policy, default_policy_text, parse_policy
+from ecr_warden_tools.local.template import load_template
 from tests.conftest import TEMPLATE
 
 

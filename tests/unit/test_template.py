@@ -20,8 +20,8 @@ from ecr_warden.adapters import (
     slack,
     sns,
 )
-from ecr_warden.local import moto_patches
-from ecr_warden.local.template import load_template
+from ecr_warden_tools.local import moto_patches
+from ecr_warden_tools.local.template import load_template
 from tests.conftest import EVENTS, TEMPLATE, load_event
 
 TEMPLATE_DOC = load_template(TEMPLATE)

@@ -25,7 +25,7 @@ FIXTURES = ("critical", "high", "clean")
 def load_fixture(name_or_path: str) -> list[dict[str, Any]]:
     """A bundled fixture by name (critical, high, clean) or a JSON file with {"findings": [...]}."""
     if name_or_path in FIXTURES:
-        text = resources.files("ecr_warden.local").joinpath(f"fixtures/{name_or_path}.json").read_text("utf-8")
+        text = resources.files("ecr_warden_tools.local").joinpath(f"fixtures/{name_or_path}.json").read_text("utf-8")
     else:
         text = Path(name_or_path).read_text(encoding="utf-8")
     document = json.loads(text)

@@ -15,13 +15,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from ecr_warden.local import moto_patches
-from ecr_warden.local.catcher import SlackCatcher
-from ecr_warden.local.provision import EventRule, ProvisionedStack, Provisioner, QueueSource
-from ecr_warden.local.runtime import FunctionRuntime, HandlerError
-from ecr_warden.local.scanner import Scanner, load_fixture
-from ecr_warden.local.server import LocalAwsApp, caller_identity, cloudtrail_event, image_action_events
-from ecr_warden.local.template import Resolver, load_template, parameter_defaults
+from ecr_warden_tools.local import moto_patches
+from ecr_warden_tools.local.catcher import SlackCatcher
+from ecr_warden_tools.local.provision import EventRule, ProvisionedStack, Provisioner, QueueSource
+from ecr_warden_tools.local.runtime import FunctionRuntime, HandlerError
+from ecr_warden_tools.local.scanner import Scanner, load_fixture
+from ecr_warden_tools.local.server import LocalAwsApp, caller_identity, cloudtrail_event, image_action_events
+from ecr_warden_tools.local.template import Resolver, load_template, parameter_defaults
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 

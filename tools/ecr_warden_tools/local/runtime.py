@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from ecr_warden.local.provision import FunctionSpec
+from ecr_warden_tools.local.provision import FunctionSpec
 
 
 @dataclass

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from ecr_warden.local.runtime import HandlerError
+from ecr_warden_tools.local.runtime import HandlerError
 
 if TYPE_CHECKING:
-    from ecr_warden.local.stack import LocalStack
+    from ecr_warden_tools.local.stack import LocalStack
 
 StartResponse = Callable[..., Any]
 

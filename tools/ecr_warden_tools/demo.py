@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ecr_warden.local.images import image_manifest, manifest_digest
-from ecr_warden.local.stack import LocalStack
+from ecr_warden_tools.local.images import image_manifest, manifest_digest
+from ecr_warden_tools.local.stack import LocalStack
 
 REPOSITORY = "ses-base/api-server"
 
@@ -60,7 +60,7 @@ def _subscribe_queue(stack: LocalStack) -> str:
 
 
 def _show_notifications(stack: LocalStack, inbox: str, seen: int, say: Any) -> int:
-    from ecr_warden.local.catcher import render
+    from ecr_warden_tools.local.catcher import render
 
     messages = stack.catcher.messages if stack.catcher else []
     for caught in messages[seen:]:

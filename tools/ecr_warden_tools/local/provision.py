@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecr_warden.local.template import Resolver, TemplateError, provisioning_order
+from ecr_warden_tools.local.template import Resolver, TemplateError, provisioning_order
 
 # Types that exist only for IAM, monitoring or packaging in a real account and have no local behaviour.
 NOT_NEEDED_LOCALLY = frozenset(

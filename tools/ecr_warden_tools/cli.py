@@ -18,7 +18,7 @@ def _default_template() -> Path:
     here = Path.cwd() / "template.yaml"
     if here.is_file():
         return here
-    return Path(__file__).resolve().parents[3] / "template.yaml"
+    return Path(__file__).resolve().parents[2] / "template.yaml"
 
 
 def _fail(message: str) -> int:
@@ -38,7 +38,7 @@ def _parameters(pairs: list[str]) -> dict[str, str]:
 
 def cmd_local(args: argparse.Namespace) -> int:
     from ecr_warden.errors import ConfigurationError
-    from ecr_warden.local.stack import LocalStack
+    from ecr_warden_tools.local.stack import LocalStack
 
     stack = LocalStack(
         args.template,
@@ -156,7 +156,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def _deployment(args: argparse.Namespace) -> Any:
     import os
 
-    from ecr_warden.admin import Deployment
+    from ecr_warden_tools.admin import Deployment
 
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
@@ -165,8 +165,8 @@ def _deployment(args: argparse.Namespace) -> Any:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from ecr_warden.admin import release
     from ecr_warden.errors import WardenError
+    from ecr_warden_tools.admin import release
 
     try:
         outcome = release(_deployment(args), args.repository, args.digest, args.reason, args.by)
@@ -181,9 +181,9 @@ def cmd_release(args: argparse.Namespace) -> int:
 def cmd_exempt(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from ecr_warden.admin import exempt, parse_expiry
     from ecr_warden.errors import WardenError
     from ecr_warden.policy.model import Exemption
+    from ecr_warden_tools.admin import exempt, parse_expiry
 
     try:
         exemption = Exemption(
@@ -206,7 +206,7 @@ def cmd_exempt(args: argparse.Namespace) -> int:
 
 
 def cmd_slack_redrive(args: argparse.Namespace) -> int:
-    from ecr_warden.admin import redrive_slack
+    from ecr_warden_tools.admin import redrive_slack
 
     sent, failed = redrive_slack(_deployment(args), limit=args.limit, default_secret=args.slack_secret)
     print(f"redriven: {sent} sent, {failed} still failing (left in the queue)")
@@ -220,7 +220,7 @@ def _admin_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ecr_warden.demo import run_demo
+    from ecr_warden_tools.demo import run_demo
 
     run_demo(args.template, port=args.port, mode=args.mode)
     return 0
