@@ -81,9 +81,11 @@ def api_calls() -> dict[str, Any]:
     from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
     from ecr_warden.adapters.inspector import InspectorFindings
     from ecr_warden.adapters.registry import EcrRegistry
-    from ecr_warden.config import Settings
     from ecr_warden.contracts.parsing import parse_aws_event
-    from ecr_warden.gate.service import ScanGate
+    from ecr_warden.domain.images import Scope
+    from ecr_warden.gate.context import GateContext
+    from ecr_warden.gate.dispatch import ScanGate
+    from ecr_warden.gate.ports import Ports
     from ecr_warden.policy.load import default_policy
     from ecr_warden_tools.local import moto_patches
     from ecr_warden_tools.local.images import image_manifest
@@ -117,13 +119,13 @@ def api_calls() -> dict[str, Any]:
         stubber = Stubber(inspector)
         stubber.activate()
         gate = ScanGate(
-            policy=default_policy(),
-            settings=Settings(audit_table_name=outputs["AuditTableName"], decision_bus_name=outputs["DecisionBusName"]),
-            registry=EcrRegistry(ecr),
-            enhanced=InspectorFindings(inspector),
-            store=DynamoAuditStore(outputs["AuditTableName"], client("dynamodb")),
-            announcer=EventBridgeAnnouncer(outputs["DecisionBusName"], client("events")),
-            account=ACCOUNT,
+            GateContext(default_policy(), "enforce", ACCOUNT, "us-east-1", "dev"),
+            Ports(
+                registry=EcrRegistry(ecr),
+                enhanced=InspectorFindings(inspector),
+                store=DynamoAuditStore(outputs["AuditTableName"], Scope(ACCOUNT, "us-east-1"), client("dynamodb")),
+                announcer=EventBridgeAnnouncer(outputs["DecisionBusName"], client("events")),
+            ),
         )
 
         def scan_event(digest: str, tags: list[str], counts: dict[str, int]) -> Any:

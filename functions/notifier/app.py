@@ -8,9 +8,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecr_warden.notify.entry import process
 from ecr_warden.observability import logger, metrics
+from ecr_warden.settings import NotifierSettings
+
+SETTINGS = NotifierSettings.from_env()  # a missing variable fails the cold start, naming it
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process(event, context)
+    return process(event, context, SETTINGS)

@@ -10,6 +10,12 @@ import pytest
 from tests.conftest import EVENTS
 from tests.e2e.conftest import RunningStack, free_port, run_cli, start_stack, stop_stack
 
+
+def audit_key(repository: str, digest: str) -> dict[str, dict[str, str]]:
+    """The audit table's key on the local stack (moto's account, the stack's region)."""
+    return {"pk": {"S": f"123456789012#us-east-1#{repository}"}, "digest": {"S": digest}}
+
+
 pytestmark = pytest.mark.e2e
 
 
@@ -125,9 +131,7 @@ def test_core_loop_over_http(stack: RunningStack, tmp_path: Path) -> None:
     )
     stack.wait_for(lambda: _tags(stack, repository, bad) == [quarantine_tag], what="quarantine")
     table = stack.state()["outputs"]["AuditTableName"]
-    item = stack.client("dynamodb").get_item(
-        TableName=table, Key={"repository": {"S": repository}, "digest": {"S": bad}}
-    )["Item"]
+    item = stack.client("dynamodb").get_item(TableName=table, Key=audit_key(repository, bad))["Item"]
     assert item["status"]["S"] == "QUARANTINED"
     assert [t["S"] for t in item["original_tags"]["L"]] == ["v1.2.3"]
 
@@ -137,9 +141,7 @@ def test_core_loop_over_http(stack: RunningStack, tmp_path: Path) -> None:
 
     # the same scan-complete event delivered twice acts once
     history_before = len(
-        stack.client("dynamodb").get_item(TableName=table, Key={"repository": {"S": repository}, "digest": {"S": bad}})[
-            "Item"
-        ]["history"]["L"]
+        stack.client("dynamodb").get_item(TableName=table, Key=audit_key(repository, bad))["Item"]["history"]["L"]
     )
     scan_event = {
         "Source": "aws.inspector2",
@@ -164,9 +166,7 @@ def test_core_loop_over_http(stack: RunningStack, tmp_path: Path) -> None:
     before = len(stack.state()["invocations"])
     stack.aws("events", "put-events", "--entries", json.dumps([scan_event, scan_event]))
     stack.wait_for(lambda: len(stack.state()["invocations"]) >= before + 2, what="two deliveries")
-    item = stack.client("dynamodb").get_item(
-        TableName=table, Key={"repository": {"S": repository}, "digest": {"S": bad}}
-    )["Item"]
+    item = stack.client("dynamodb").get_item(TableName=table, Key=audit_key(repository, bad))["Item"]
     assert len(item["history"]["L"]) == history_before
 
     # a clean scan leaves tags untouched
@@ -186,9 +186,7 @@ def test_core_loop_over_http(stack: RunningStack, tmp_path: Path) -> None:
         lambda: (
             "PASSED"
             in json.dumps(
-                stack.client("dynamodb")
-                .get_item(TableName=table, Key={"repository": {"S": repository}, "digest": {"S": good}})
-                .get("Item", {})
+                stack.client("dynamodb").get_item(TableName=table, Key=audit_key(repository, good)).get("Item", {})
             )
         ),
         what="clean decision",
@@ -221,7 +219,7 @@ def test_audit_mode_changes_nothing(tmp_path: Path) -> None:
                 "AUDITED"
                 in json.dumps(
                     audit.client("dynamodb")
-                    .get_item(TableName=table, Key={"repository": {"S": repository}, "digest": {"S": digest}})
+                    .get_item(TableName=table, Key=audit_key(repository, digest))
                     .get("Item", {})
                 )
             ),

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 import pytest
@@ -15,10 +15,12 @@ from moto import mock_aws
 from ecr_warden.adapters.audit_store import DynamoAuditStore
 from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
 from ecr_warden.adapters.registry import EcrRegistry
-from ecr_warden.config import Settings
-from ecr_warden.gate.findings import Finding
-from ecr_warden.gate.records import ImageRecord
-from ecr_warden.gate.service import ScanGate
+from ecr_warden.domain.findings import Finding
+from ecr_warden.domain.images import Scope
+from ecr_warden.domain.records import ImageRecord
+from ecr_warden.gate.context import GateContext
+from ecr_warden.gate.dispatch import ScanGate
+from ecr_warden.gate.ports import Ports
 from ecr_warden.policy.load import default_policy
 from ecr_warden.policy.model import Policy
 from ecr_warden_tools.local import moto_patches
@@ -29,6 +31,7 @@ from tests.conftest import TEMPLATE
 
 ACCOUNT = "123456789012"
 REPOSITORY = "ses-base/api-server"
+SCOPE = Scope(ACCOUNT, "us-east-1")
 
 
 @dataclass
@@ -73,21 +76,21 @@ class Env:
     def ecr(self) -> Any:
         return self.clients["ecr"]
 
-    def gate(self, policy: Policy | None = None, mode: str = "enforce") -> ScanGate:
-        settings = Settings(
-            mode=mode,
-            audit_table_name=self.outputs["AuditTableName"],  # type: ignore[arg-type]
-            decision_bus_name=self.outputs["DecisionBusName"],
+    def gate(self, policy: Policy | None = None, mode: Literal["enforce", "audit"] = "enforce") -> ScanGate:
+        ctx = GateContext(
+            policy=policy or default_policy(), mode=mode, account=ACCOUNT, region=SCOPE.region, environment="dev"
         )
-        return ScanGate(
-            policy=policy or default_policy(),
-            settings=settings,
+        ports = Ports(
             registry=EcrRegistry(self.clients["ecr"]),
             enhanced=self.enhanced,
-            store=DynamoAuditStore(self.outputs["AuditTableName"], self.clients["dynamodb"]),
+            store=self.store,
             announcer=EventBridgeAnnouncer(self.outputs["DecisionBusName"], self.clients["events"]),
-            account=ACCOUNT,
         )
+        return ScanGate(ctx, ports)
+
+    @property
+    def store(self) -> DynamoAuditStore:
+        return DynamoAuditStore(self.outputs["AuditTableName"], SCOPE, self.clients["dynamodb"])
 
     def create_repository(self, name: str = REPOSITORY, immutable: bool = True) -> None:
         self.ecr.create_repository(
@@ -116,7 +119,7 @@ class Env:
         return sorted(details["imageDetails"][0].get("imageTags") or [])
 
     def record(self, digest: str, repository: str = REPOSITORY) -> ImageRecord | None:
-        return DynamoAuditStore(self.outputs["AuditTableName"], self.clients["dynamodb"]).get(repository, digest)
+        return self.store.get(repository, digest)
 
     def decisions(self) -> list[dict[str, Any]]:
         sqs = self.clients["sqs"]

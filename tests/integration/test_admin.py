@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ecr_warden.actions.release import ReleaseError
 from ecr_warden.adapters import aws as aws_clients
-from ecr_warden.gate.records import ImageStatus
-from ecr_warden.gate.service import ReleaseError
+from ecr_warden.domain.records import ImageStatus
 from ecr_warden.policy.load import parse_policy
 from ecr_warden.policy.model import Exemption
 from ecr_warden_tools import admin
@@ -23,7 +23,7 @@ DEPLOYMENT = admin.Deployment("dev", "us-east-1")
 
 @pytest.fixture(autouse=True)
 def _fresh_clients() -> None:
-    aws_clients.client.cache_clear()
+    aws_clients.reset_clients()
 
 
 def test_release_restores_exactly_the_recorded_tags(aws: Env) -> None:

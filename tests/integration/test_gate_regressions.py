@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ecr_warden.adapters import aws as aws_clients
-from ecr_warden.gate.records import ImageStatus
+from ecr_warden.domain.records import ImageStatus
 from ecr_warden.policy.load import parse_policy
 from ecr_warden_tools import admin
 from ecr_warden_tools.local.images import OCI_INDEX, OCI_MANIFEST, image_index, image_manifest
@@ -47,7 +47,7 @@ def test_a_changed_quarantine_prefix_never_deletes_the_image(aws: Env) -> None:
 
 
 def test_pushes_of_restored_tags_do_not_undo_a_release(aws: Env) -> None:
-    aws_clients.client.cache_clear()
+    aws_clients.reset_clients()
     digest = _quarantined(aws, immutable=False)
     admin.release(DEPLOYMENT, REPOSITORY, digest, reason="ok", by="alice")
     assert aws.gate().handle(events.push(digest, "v1")).action == "noop"
@@ -55,7 +55,7 @@ def test_pushes_of_restored_tags_do_not_undo_a_release(aws: Env) -> None:
 
 
 def test_release_does_not_move_a_tag_that_now_points_elsewhere_in_a_mutable_repo(aws: Env) -> None:
-    aws_clients.client.cache_clear()
+    aws_clients.reset_clients()
     digest = _quarantined(aws, tag="latest", immutable=False)
     fixed = aws.push("latest", "fixed")  # the team shipped a fix under the same tag meanwhile
     outcome = admin.release(DEPLOYMENT, REPOSITORY, digest, reason="accepted", by="bob")
@@ -76,7 +76,7 @@ def _index_with(aws: Env) -> tuple[str, str, str]:
 
 
 def test_a_released_index_stays_released(aws: Env) -> None:
-    aws_clients.client.cache_clear()
+    aws_clients.reset_clients()
     index, amd64, arm64 = _index_with(aws)
     aws.enhanced.findings[(REPOSITORY, amd64)] = list(CRITICAL)
     aws.enhanced.findings[(REPOSITORY, arm64)] = list(CRITICAL)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from ecr_warden import runtime
 from ecr_warden.adapters import aws as aws_clients
 from ecr_warden.adapters import policy_source
-from ecr_warden.gate import entry
 from tests.conftest import ROOT, load_event
 from tests.integration.conftest import Env
 
@@ -35,8 +35,8 @@ def _load_handler() -> ModuleType:
 
 @pytest.fixture
 def handler(aws: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    aws_clients.client.cache_clear()
-    entry._policy_sources.clear()
+    aws_clients.reset_clients()
+    runtime.forget_policy_sources()
     for key, output in {
         "AUDIT_TABLE_NAME": "AuditTableName",
         "DECISION_BUS_NAME": "DecisionBusName",
@@ -46,7 +46,7 @@ def handler(aws: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv(key, aws.outputs[output])
     monkeypatch.setenv("WARDEN_MODE", "enforce")
     yield _load_handler().lambda_handler
-    aws_clients.client.cache_clear()
+    aws_clients.reset_clients()
 
 
 def _dead_letters(aws: Env) -> list[dict[str, Any]]:

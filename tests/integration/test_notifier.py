@@ -147,8 +147,8 @@ def test_flood_gives_one_message_now_and_one_follow_up(aws: Env) -> None:
         # one flush, delayed until the window closes, not one per update
         assert attributes == {"ApproximateNumberOfMessagesDelayed": "1", "ApproximateNumberOfMessages": "0"}
         image = decision()
-        assert n.on_window_closed(image.repository, image.digest) == "follow-up with 49 update(s)"
-        assert n.on_window_closed(image.repository, image.digest) == "nothing pending"
+        assert n.on_window_closed(service.image_key(image)) == "follow-up with 49 update(s)"
+        assert n.on_window_closed(service.image_key(image)) == "nothing pending"
     assert len(slack.delivered) == 2
     assert "(49 updates)" in slack.delivered[1]["blocks"][0]["text"]["text"]
     assert len(_drain(aws, inbox)) == 2
@@ -287,7 +287,7 @@ def test_admin_redrive_sends_parked_messages_and_empties_the_queue(aws: Env) -> 
     from ecr_warden.adapters import aws as aws_clients
     from ecr_warden_tools import admin
 
-    aws_clients.client.cache_clear()
+    aws_clients.reset_clients()
     with scripted_slack(*[Answer(503, "down")] * 4) as slack:
         notifier(aws, slack).on_decision(decision())
         sent, failed = admin.redrive_slack(admin.Deployment("dev", "us-east-1"))

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from ecr_warden import runtime
 from ecr_warden.adapters import aws as aws_clients
-from ecr_warden.gate import entry as gate_entry
 from ecr_warden.notify import service
 from tests.conftest import ROOT, load_event
 from tests.integration.conftest import Env
@@ -38,8 +38,8 @@ def slack() -> Iterator[ScriptedSlack]:
 def handler(aws: Env, slack: ScriptedSlack, monkeypatch: pytest.MonkeyPatch) -> Any:
     from aws_lambda_powertools.utilities import parameters
 
-    aws_clients.client.cache_clear()
-    gate_entry._policy_sources.clear()
+    aws_clients.reset_clients()
+    runtime.forget_policy_sources()
     parameters.clear_caches()
     service._reported_routes.clear()
     secrets = aws_clients.client("secretsmanager")
@@ -63,7 +63,7 @@ def handler(aws: Env, slack: ScriptedSlack, monkeypatch: pytest.MonkeyPatch) -> 
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     yield module.lambda_handler
-    aws_clients.client.cache_clear()
+    aws_clients.reset_clients()
 
 
 def test_decision_event_is_notified(aws: Env, handler: Any, slack: ScriptedSlack) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from ecr_warden.gate.findings import Finding
-from ecr_warden.gate.records import ImageStatus
+from ecr_warden.domain.findings import Finding
+from ecr_warden.domain.records import ImageStatus
 from ecr_warden.policy.load import parse_policy
 from ecr_warden_tools.local.images import OCI_INDEX, OCI_MANIFEST, image_index, image_manifest
 from tests.integration import events
@@ -14,14 +14,14 @@ from tests.integration.conftest import REPOSITORY, Env
 
 CRITICAL = [
     Finding(
-        vulnerability_id="CVE-2024-6387",
+        id="CVE-2024-6387",
         severity="CRITICAL",
         package="openssh-server",
         fixed_version="1:8.9p1-3ubuntu0.10",
         cvss=9.8,
         exploit_available=True,
     ),
-    Finding(vulnerability_id="CVE-2023-44487", severity="HIGH"),
+    Finding(id="CVE-2023-44487", severity="HIGH"),
 ]
 
 
@@ -139,7 +139,7 @@ def test_released_image_is_not_reblocked_by_a_late_scan_with_the_same_findings(a
     late = gate.handle(events.inspector_scan(digest, ["v1.2.3"], {"CRITICAL": 1, "TOTAL": 2}))
     assert late.action == "kept_released"
     assert "v1.2.3" in aws.tags(digest)
-    aws.enhanced.findings[(REPOSITORY, digest)].append(Finding(vulnerability_id="CVE-2099-1", severity="CRITICAL"))
+    aws.enhanced.findings[(REPOSITORY, digest)].append(Finding(id="CVE-2099-1", severity="CRITICAL"))
     assert gate.handle(events.inspector_scan(digest, ["v1.2.3"], {"CRITICAL": 2, "TOTAL": 3})).action == "quarantined"
 
 

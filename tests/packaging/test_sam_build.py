@@ -85,9 +85,7 @@ def _only_layer_dependencies(target: Path) -> Path:
     return target
 
 
-def test_every_module_of_the_built_layer_imports_with_only_the_layers_dependencies(
-    built: Path, tmp_path: Path
-) -> None:
+def test_every_module_of_the_built_layer_imports_with_only_the_layers_dependencies(built: Path, tmp_path: Path) -> None:
     deps = _only_layer_dependencies(tmp_path)
     shared = built / "SharedLayer" / "python"
     script = (

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ecr_warden.contracts.common import SeverityCounts
+from ecr_warden.domain.findings import Finding
 from ecr_warden.gate.evaluate import Verdict, can_skip_findings_read, evaluate
-from ecr_warden.gate.findings import Finding
 from ecr_warden.policy.load import default_policy, parse_policy
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -15,7 +15,7 @@ DIGEST = "sha256:" + "b" * 64
 
 
 def finding(cve: str, severity: str, **extra: object) -> Finding:
-    return Finding(vulnerability_id=cve, severity=severity, **extra)  # type: ignore[arg-type]
+    return Finding(id=cve, severity=severity, **extra)  # type: ignore[arg-type]
 
 
 def test_critical_blocks_under_default_policy() -> None:
@@ -23,7 +23,7 @@ def test_critical_blocks_under_default_policy() -> None:
         default_policy(), "ses-base/api", DIGEST, ["v1"], [finding("CVE-1", "CRITICAL"), finding("CVE-2", "HIGH")], NOW
     )
     assert decision.verdict is Verdict.BLOCK
-    assert [f.vulnerability_id for f in decision.counted] == ["CVE-1"]
+    assert [f.id for f in decision.counted] == ["CVE-1"]
     assert decision.severity_counts == {"CRITICAL": 1, "HIGH": 1}
 
 

@@ -49,7 +49,7 @@ def test_unknown_reference_is_an_error() -> None:
 def test_template_short_forms_load() -> None:
     doc = load_template(TEMPLATE)
     assert doc["Resources"]["AuditTable"]["Properties"]["TableName"] == {
-        "Fn::Sub": "ecr-warden-${EnvironmentName}-audit"
+        "Fn::Sub": "ecr-warden-${EnvironmentName}-audit-v2"
     }
     order = provisioning_order(doc)
     assert order.index("AuditTable") < order.index("ScanGateFunction")

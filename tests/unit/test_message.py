@@ -5,7 +5,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from ecr_warden.contracts.decision import Action, DecisionDetail, FindingSummary
+from ecr_warden.contracts.decision import Action, DecisionDetail
+from ecr_warden.domain.findings import Finding
 from ecr_warden.notify import message
 
 DIGEST = "sha256:" + "c" * 64
@@ -32,7 +33,7 @@ def decision(**changes: Any) -> DecisionDetail:
         "findings_total": 3,
         "quarantine_tag": "quarantined-cccc",
         "top_findings": [
-            FindingSummary(
+            Finding(
                 id="CVE-2024-6387",
                 severity="CRITICAL",
                 package="openssh-server",
@@ -80,7 +81,7 @@ def test_slack_message_has_what_a_person_needs() -> None:
 
 def test_slack_limits_hold_for_huge_decisions() -> None:
     findings = [
-        FindingSummary(id=f"CVE-2026-{i:05d}", severity="CRITICAL", package="p" * 300, url="https://x/" + "y" * 300)
+        Finding(id=f"CVE-2026-{i:05d}", severity="CRITICAL", package="p" * 300, url="https://x/" + "y" * 300)
         for i in range(200)
     ]
     payload = message.slack_message(
@@ -131,9 +132,7 @@ def test_sns_document_and_attributes() -> None:
 
 
 def test_commands_are_shell_quoted() -> None:
-    commands = message.commands(
-        decision(repository="a/b", top_findings=[FindingSummary(id="GHSA-x;rm", severity="HIGH")])
-    )
+    commands = message.commands(decision(repository="a/b", top_findings=[Finding(id="GHSA-x;rm", severity="HIGH")]))
     assert "--cve 'GHSA-x;rm'" in commands["exempt"]
 
 

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ecr_warden.actions import find
 from ecr_warden.adapters.aws import client
 from ecr_warden.adapters.policy_source import SsmPolicySource
 from ecr_warden.adapters.policy_store import PolicyParameter
-from ecr_warden.config import Settings
+from ecr_warden.gate.context import Outcome
 from ecr_warden.gate.entry import build_gate
-from ecr_warden.gate.service import Outcome
 from ecr_warden.policy.load import parse_policy
 from ecr_warden.policy.model import Exemption
+from ecr_warden.settings import GateSettings
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,11 @@ class Deployment:
 
     @property
     def audit_table(self) -> str:
+        return f"ecr-warden-{self.environment}-audit-v2"
+
+    @property
+    def legacy_audit_table(self) -> str:
+        """The audit table of versions before 0.2 (keyed by repository + digest only)."""
         return f"ecr-warden-{self.environment}-audit"
 
     @property
@@ -42,7 +48,7 @@ class Deployment:
 
 
 def release(deployment: Deployment, repository: str, digest: str, reason: str, by: str) -> Outcome:
-    settings = Settings(
+    settings = GateSettings(
         environment=deployment.environment,
         region=deployment.region,
         audit_table_name=deployment.audit_table,
@@ -50,7 +56,8 @@ def release(deployment: Deployment, repository: str, digest: str, reason: str, b
         policy_parameter_name=deployment.policy_parameter,
     )
     gate = build_gate(settings, account=str(client("sts").get_caller_identity()["Account"]))
-    return gate.release(repository, digest, reason, by)
+    request = {"repository": repository, "digest": digest, "reason": reason, "by": by}
+    return find("release").invoke(request, gate.actor)
 
 
 def exempt(deployment: Deployment, exemption: Exemption) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ecr_warden_tools.local.images import image_manifest, manifest_digest
-from ecr_warden_tools.local.stack import LocalStack
+from ecr_warden_tools.local.stack import ACCOUNT_ID, LocalStack
 
 REPOSITORY = "ses-base/api-server"
 
@@ -33,8 +33,10 @@ def _pullable(ecr: Any, tag: str) -> bool:
 def _record(stack: LocalStack, digest: str) -> dict[str, Any]:
     dynamodb = stack.client("dynamodb")
     from ecr_warden.adapters.audit_store import DynamoAuditStore
+    from ecr_warden.domain.images import Scope
 
-    store = DynamoAuditStore(stack.provisioned.outputs["AuditTableName"], dynamodb)
+    scope = Scope(ACCOUNT_ID, stack.region)
+    store = DynamoAuditStore(stack.provisioned.outputs["AuditTableName"], scope, dynamodb)
     record = store.get(REPOSITORY, digest)
     return record.model_dump(mode="json", exclude_none=True) if record else {}
 

@@ -34,3 +34,25 @@ class ImageNotFoundError(WardenError):
     def __init__(self, repository: str, reference: str) -> None:
         self.repository, self.reference = repository, reference
         super().__init__(f"image {repository}@{reference} not found")
+
+
+class TagConflictError(WardenError):
+    """The tag exists on another image in an IMMUTABLE repository."""
+
+
+class ConcurrentUpdateError(WardenError):
+    """Someone else wrote the record since it was read: read again and re-decide."""
+
+
+class SlackConfigurationError(ConfigurationError):
+    def __init__(self, route: str, reason: str) -> None:
+        self.route, self.reason = route, reason
+        super().__init__(f"Slack route {route!r} is misconfigured: {reason}")
+
+
+class SlackPayloadError(PermanentError):
+    pass
+
+
+class SlackDeliveryError(WardenError):
+    """Slack stayed unavailable through every retry."""

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ecr_warden.contracts.common import SEVERITIES
+from ecr_warden.domain.severity import SEVERITIES
 
 FIXTURES = ("critical", "high", "clean")
 

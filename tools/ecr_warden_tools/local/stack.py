@@ -110,7 +110,11 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        # Workers first: one may be half-way through a delivery that still talks to the server.
         self._stopping.set()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -118,9 +122,6 @@ class LocalStack:
         if self.catcher is not None:
             self.catcher.stop()
             self.catcher = None
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout=5)
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -1,4 +1,8 @@
-"""DynamoDB: the audit table, one item per image, written with optimistic concurrency."""
+"""DynamoDB: the audit table, one item per image, written with optimistic concurrency.
+
+Key: `pk` = "<account>#<region>#<repository>", `digest`; the same repository name in two accounts or regions
+never collides. Items written before version 0.2 (keyed by repository + digest in the old table) are copied over
+by `ecr-warden migrate-audit` (see the README's "Upgrading")."""
 
 from __future__ import annotations
 
@@ -9,16 +13,17 @@ from decimal import Decimal
 from typing import Any
 
 from ecr_warden.adapters.aws import client, error_code
-from ecr_warden.errors import WardenError
-from ecr_warden.gate.records import HistoryEntry, ImageRecord, ImageStatus
+from ecr_warden.domain.images import Scope
+from ecr_warden.domain.records import HistoryEntry, ImageRecord, ImageStatus
+from ecr_warden.errors import ConcurrentUpdateError
 
 IAM_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"})
 # A clean result may be written without reading first while the image is in none of the states below.
 _QUIET_STATUSES = [ImageStatus.PASSED, ImageStatus.PENDING, ImageStatus.SKIPPED, ImageStatus.SCAN_FAILED]
 
 
-class ConcurrentUpdateError(WardenError):
-    """Someone else wrote the record since it was read: read again and re-decide."""
+def partition_key(scope: Scope, repository: str) -> str:
+    return f"{scope.key}#{repository}"
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -39,6 +44,7 @@ def _from_dynamo(value: Any) -> Any:
 @dataclass
 class DynamoAuditStore:
     table_name: str
+    scope: Scope
     _client: Any = field(default=None)
 
     @property
@@ -60,24 +66,31 @@ class DynamoAuditStore:
         result: dict[str, Any] = _from_dynamo({k: deserializer.deserialize(v) for k, v in item.items()})
         return result
 
+    def _key(self, repository: str, digest: str) -> dict[str, Any]:
+        return {"pk": {"S": partition_key(self.scope, repository)}, "digest": {"S": digest}}
+
     def get(self, repository: str, digest: str) -> ImageRecord | None:
         response = self.dynamodb.get_item(
-            TableName=self.table_name,
-            ConsistentRead=True,
-            Key={"repository": {"S": repository}, "digest": {"S": digest}},
+            TableName=self.table_name, ConsistentRead=True, Key=self._key(repository, digest)
         )
         item = response.get("Item")
         return ImageRecord.model_validate(self._deserialize(item)) if item else None
 
     def save(self, record: ImageRecord, expected_version: int) -> ImageRecord:
         """Write the whole record if nobody else wrote it since `expected_version` was read."""
-        updated = record.model_copy(update={"version": expected_version + 1})
-        condition = "attribute_not_exists(repository)" if expected_version == 0 else "version = :expected"
+        updated = record.model_copy(
+            update={"version": expected_version + 1, "account": self.scope.account, "region": self.scope.region}
+        )
+        item = {
+            "pk": partition_key(self.scope, record.repository),
+            **updated.model_dump(mode="json", exclude_none=True),
+        }
+        condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :expected"
         values = {} if expected_version == 0 else {":expected": {"N": str(expected_version)}}
         try:
             self.dynamodb.put_item(
                 TableName=self.table_name,
-                Item=self._serialize(updated.model_dump(mode="json", exclude_none=True)),
+                Item=self._serialize(item),
                 ConditionExpression=condition,
                 **({"ExpressionAttributeValues": values} if values else {}),
             )
@@ -87,41 +100,42 @@ class DynamoAuditStore:
             raise
         return updated
 
-    def record_pass(
-        self,
-        repository: str,
-        digest: str,
-        fingerprint: str,
-        counts: dict[str, int],
-        rule: str | None,
-        entry: HistoryEntry,
-        tags: list[str],
-        now: datetime,
-    ) -> str | None:
-        """One conditional upsert for a clean result. Returns the previous status ('' when new), or None when
-        the condition failed (already recorded with this fingerprint, or in a state that needs a full read)."""
+    def record_pass(self, record: ImageRecord, entry: HistoryEntry) -> str | None:
+        """One conditional upsert for a clean result (status, verdict, fingerprint, counts, rule and tags from
+        `record`). Returns the previous status ('' when new), or None when the condition failed (already recorded
+        with this fingerprint, or in a state that needs a full read)."""
+        rule, tags, counts, fingerprint = record.rule, record.original_tags, record.severity_counts, record.fingerprint
         try:
             response = self.dynamodb.update_item(
                 TableName=self.table_name,
-                Key={"repository": {"S": repository}, "digest": {"S": digest}},
+                Key=self._key(record.repository, record.digest),
                 UpdateExpression=(
-                    "SET #s = :passed, verdict = :pass, fingerprint = :fp, severity_counts = :counts, "
+                    "SET repository = :repository, #account = :account, #region = :region, "
+                    "#s = :passed, verdict = :pass, fingerprint = :fp, severity_counts = :counts, "
                     "updated_at = :now, original_tags = :tags, top_findings = :empty, findings_total = :zero, "
                     "history = list_append(if_not_exists(history, :empty), :entry), "
                     "version = if_not_exists(version, :zero) + :one" + (", #r = :rule" if rule else "")
                 ),
                 ConditionExpression=(
-                    "attribute_not_exists(repository) OR "
+                    "attribute_not_exists(pk) OR "
                     "(#s IN (:q0, :q1, :q2, :q3) AND (attribute_not_exists(fingerprint) OR fingerprint <> :fp))"
                 ),
-                ExpressionAttributeNames={"#s": "status", **({"#r": "rule"} if rule else {})},
+                ExpressionAttributeNames={
+                    "#s": "status",
+                    "#account": "account",
+                    "#region": "region",
+                    **({"#r": "rule"} if rule else {}),
+                },
                 ExpressionAttributeValues=self._serialize(
                     {
                         ":passed": ImageStatus.PASSED.value,
                         ":pass": "PASS",
                         ":fp": fingerprint,
                         ":counts": counts,
-                        ":now": now.isoformat().replace("+00:00", "Z"),
+                        ":repository": record.repository,
+                        ":account": self.scope.account,
+                        ":region": self.scope.region,
+                        ":now": record.updated_at.isoformat().replace("+00:00", "Z"),
                         ":tags": tags,
                         ":empty": [],
                         ":zero": 0,
@@ -145,16 +159,20 @@ class DynamoAuditStore:
         try:
             self.dynamodb.update_item(
                 TableName=self.table_name,
-                Key={"repository": {"S": repository}, "digest": {"S": child}},
+                Key=self._key(repository, child),
                 UpdateExpression=(
-                    "SET index_digests = list_append(if_not_exists(index_digests, :empty), :index), "
+                    "SET repository = :repository, #account = :account, #region = :region, "
+                    "index_digests = list_append(if_not_exists(index_digests, :empty), :index), "
                     "#s = if_not_exists(#s, :pending), updated_at = :now, "
                     "version = if_not_exists(version, :zero) + :one"
                 ),
                 ConditionExpression="attribute_not_exists(index_digests) OR NOT contains(index_digests, :digest)",
-                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeNames={"#s": "status", "#account": "account", "#region": "region"},
                 ExpressionAttributeValues=self._serialize(
                     {
+                        ":repository": repository,
+                        ":account": self.scope.account,
+                        ":region": self.scope.region,
                         ":empty": [],
                         ":index": [index_digest],
                         ":pending": ImageStatus.PENDING.value,

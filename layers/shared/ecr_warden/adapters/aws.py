@@ -1,12 +1,14 @@
-"""boto3 clients, created on first use: paths that never call a service never pay for its client."""
+"""boto3 clients, created on first use and keyed by (service, account, region): paths that never call a service
+never pay for its client, and the same code acts in another account or region through an assumed role."""
 
 from __future__ import annotations
 
 import os
-from functools import cache
+import threading
 from typing import Any
 
 from ecr_warden import __version__
+from ecr_warden.domain.images import Scope
 
 
 def user_agent_extra() -> str:
@@ -15,20 +17,88 @@ def user_agent_extra() -> str:
     return f"ecr-warden/{__version__} fn/{function}"
 
 
-@cache
-def client(service: str) -> Any:
-    import boto3
+def _config() -> Any:
     from botocore.config import Config
 
     # adaptive: standard retries (throttling, 5xx, connection errors) plus client-side rate limiting when
     # ECR/Inspector throttle a burst of events.
-    config = Config(
+    return Config(
         retries={"mode": "adaptive", "max_attempts": 8},
         user_agent_extra=user_agent_extra(),
         connect_timeout=5,
         read_timeout=30,
     )
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+
+class ClientFactory:
+    """One client per (service, account, region). The home account (or no scope) uses the function's own
+    credentials; another account is reached through `role_name` in that account, assumed with credentials that
+    botocore refreshes before they expire."""
+
+    def __init__(self, role_name: str | None = None, home_account: str | None = None) -> None:
+        self.role_name, self.home_account = role_name, home_account
+        self._clients: dict[tuple[str, str | None, str | None], Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str, scope: Scope | None = None) -> Any:
+        assume = self._needs_role(scope)
+        key = (service, scope.account if scope and assume else None, scope.region if scope else None)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self._create(service, scope, assume)
+            return self._clients[key]
+
+    def _needs_role(self, scope: Scope | None) -> bool:
+        return bool(scope and self.role_name and scope.account != self.home_account)
+
+    def _create(self, service: str, scope: Scope | None, assume: bool) -> Any:
+        import boto3
+
+        region = scope.region if scope else None
+        if not assume:
+            return boto3.client(service, region_name=region, config=_config())  # type: ignore[call-overload]
+        assert scope is not None
+        return self._assumed_session(scope).client(service, config=_config())
+
+    def _assumed_session(self, scope: Scope) -> Any:
+        import boto3
+        from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+        from botocore.session import Session
+
+        base = boto3.Session()
+        partition = base.get_partition_for_region(scope.region)
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=base._session.create_client,
+            source_credentials=base.get_credentials(),
+            role_arn=f"arn:{partition}:iam::{scope.account}:role/{self.role_name}",
+            extra_args={"RoleSessionName": f"ecr-warden-{os.environ.get('AWS_LAMBDA_FUNCTION_NAME', 'cli')}"[:64]},
+        )
+        session = Session()
+        session._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]  # botocore's way
+            method="assume-role", refresh_using=fetcher.fetch_credentials
+        )
+        return boto3.Session(botocore_session=session, region_name=scope.region)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._clients.clear()
+
+
+_factory = ClientFactory()
+
+
+def configure(role_name: str | None, home_account: str | None) -> None:
+    """Set how other accounts are reached (the member role's name); clients made so far are kept."""
+    _factory.role_name, _factory.home_account = role_name, home_account
+
+
+def client(service: str, scope: Scope | None = None) -> Any:
+    return _factory.client(service, scope)
+
+
+def reset_clients() -> None:
+    """Forget every client (tests switch endpoints and credentials between cases)."""
+    _factory.reset()
 
 
 def error_code(exc: Exception) -> str:

@@ -19,9 +19,9 @@ class SqsFollowUps:
     queue_url: str
     _client: Any = field(default=None)
 
-    def schedule(self, repository: str, digest: str, delay_seconds: float) -> None:
-        """Flush an image's queued follow-ups when its window closes."""
-        self._send({"kind": "flush", "repository": repository, "digest": digest}, delay_seconds)
+    def schedule(self, image: str, delay_seconds: float) -> None:
+        """Flush an image's queued follow-ups when its window closes (`image`: the notifier's image key)."""
+        self._send({"kind": "flush", "image": image}, delay_seconds)
 
     def defer(self, slack: dict[str, Any], delay_seconds: float) -> None:
         """Send a Slack message at its reserved slot instead of sleeping until then inside an invocation."""

@@ -7,7 +7,9 @@ from typing import Any
 
 from ecr_warden.adapters.aws import client
 from ecr_warden.contracts.aws_events import Inspector2FindingDetail
-from ecr_warden.gate.findings import Finding, from_inspector
+from ecr_warden.contracts.findings import from_inspector
+from ecr_warden.domain.findings import Finding
+from ecr_warden.domain.images import Scope
 
 IAM_ACTIONS = frozenset({"inspector2:ListFindings"})
 
@@ -15,9 +17,10 @@ IAM_ACTIONS = frozenset({"inspector2:ListFindings"})
 @dataclass
 class InspectorFindings:
     _client: Any = field(default=None)
+    scope: Scope | None = None
 
     def active_findings(self, repository: str, digest: str) -> list[Finding]:
-        inspector = self._client or client("inspector2")
+        inspector = self._client or client("inspector2", self.scope)
         criteria = {
             "ecrImageRepositoryName": [{"comparison": "EQUALS", "value": repository}],
             "ecrImageHash": [{"comparison": "EQUALS", "value": digest}],

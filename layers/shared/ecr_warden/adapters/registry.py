@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ecr_warden.adapters.aws import client, error_code
-from ecr_warden.errors import WardenError
-from ecr_warden.gate.findings import Finding, from_basic
+from ecr_warden.contracts.findings import from_basic
+from ecr_warden.domain.findings import Finding
+from ecr_warden.domain.images import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, ImageInfo, Manifest, Scope
+from ecr_warden.errors import TagConflictError, WardenError
 
-INDEX_MEDIA_TYPES = frozenset(
-    {
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-    }
-)
-MANIFEST_MEDIA_TYPES = [
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    *sorted(INDEX_MEDIA_TYPES),
-]
 _GONE = frozenset({"ImageNotFoundException", "RepositoryNotFoundException"})
-# Artifacts about an image (signatures, attestations, SBOMs): never quarantined or tagged themselves.
-ARTIFACT_MEDIA_TYPES = frozenset(
-    {
-        "application/vnd.dev.cosign.artifact.sig.v1+json",
-        "application/vnd.dev.cosign.simplesigning.v1+json",
-        "application/vnd.dsse.envelope.v1+json",
-        "application/vnd.in-toto+json",
-        "application/vnd.cncf.notary.signature",
-        "application/spdx+json",
-        "application/vnd.cyclonedx+json",
-    }
-)
 
 # IAM actions this adapter needs; template.yaml grants exactly these to the scan gate (a test compares).
 IAM_ACTIONS = frozenset(
@@ -50,62 +27,18 @@ IAM_ACTIONS = frozenset(
 )
 
 
-class TagConflictError(WardenError):
-    """The tag exists on another image in an IMMUTABLE repository."""
-
-
 class RegistryError(WardenError):
     pass
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    digest: str
-    tags: list[str]
-    media_type: str | None = None
-    artifact_media_type: str | None = None
-    status: str | None = None  # ACTIVE | ARCHIVED | ACTIVATING (storage class)
-
-    @property
-    def is_artifact(self) -> bool:
-        return self.artifact_media_type in ARTIFACT_MEDIA_TYPES
-
-
-@dataclass(frozen=True)
-class Manifest:
-    body: str
-    media_type: str | None
-
-    @property
-    def is_index(self) -> bool:
-        return self.media_type in INDEX_MEDIA_TYPES
-
-    def platform_children(self) -> list[str]:
-        """Per-platform manifests of an index; attestation and unknown-platform entries are never included."""
-        try:
-            document = json.loads(self.body)
-        except ValueError:
-            return []
-        children = []
-        for entry in document.get("manifests") or []:
-            annotations = entry.get("annotations") or {}
-            platform = entry.get("platform") or {}
-            if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
-                continue
-            if platform.get("os") == "unknown" or platform.get("architecture") == "unknown":
-                continue
-            if isinstance(entry.get("digest"), str):
-                children.append(entry["digest"])
-        return children
 
 
 @dataclass
 class EcrRegistry:
     _client: Any = field(default=None)
+    scope: Scope | None = None  # the registry of another account or region (None: this function's own)
 
     @property
     def ecr(self) -> Any:
-        return self._client or client("ecr")
+        return self._client or client("ecr", self.scope)
 
     def describe(self, repository: str, digest: str) -> ImageInfo | None:
         try:

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecr_warden.errors import ConfigurationError, PermanentError, WardenError
+from ecr_warden.errors import SlackConfigurationError, SlackDeliveryError, SlackPayloadError
 
 IAM_ACTIONS = frozenset({"secretsmanager:GetSecretValue"})
 SECRET_CACHE_SECONDS = 300
@@ -29,20 +29,6 @@ CONFIGURATION_ERRORS = frozenset(
 # slack_sdk logs request URLs at DEBUG; this logger never goes below WARNING, whatever the log level.
 _quiet = logging.getLogger("ecr_warden.slack_sdk")
 _quiet.setLevel(logging.WARNING)
-
-
-class SlackConfigurationError(ConfigurationError):
-    def __init__(self, route: str, reason: str) -> None:
-        self.route, self.reason = route, reason
-        super().__init__(f"Slack route {route!r} is misconfigured: {reason}")
-
-
-class SlackPayloadError(PermanentError):
-    pass
-
-
-class SlackDeliveryError(WardenError):
-    """Slack stayed unavailable through every retry."""
 
 
 def _retry_handlers() -> list[Any]:

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from ecr_warden.domain.severity import SEVERITIES
+
 # AWS adds fields to its events over time; parsing must keep working when it does.
 LENIENT = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
@@ -53,14 +55,6 @@ def parse_aws_timestamp(value: Any) -> Any:
 
 
 AwsTimestamp = Annotated[datetime, BeforeValidator(parse_aws_timestamp)]
-
-SEVERITIES: tuple[str, ...] = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNTRIAGED", "UNDEFINED")
-SEVERITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(reversed(SEVERITIES[:5]), start=1)}
-
-
-def severity_rank(severity: str) -> int:
-    """CRITICAL=5 … INFORMATIONAL=1; anything unranked (UNTRIAGED, UNDEFINED) is 0."""
-    return SEVERITY_RANK.get(severity.upper(), 0)
 
 
 class SeverityCounts(BaseModel):

@@ -12,12 +12,17 @@ from typing import Literal
 from aws_lambda_powertools.utilities.parser.models.event_bridge import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ecr_warden.domain.findings import Finding
+
 DECISION_SOURCE = "ecr-warden"
 DECISION_DETAIL_TYPE = "Image Decision"
 SCHEMA_VERSION = "1.0"
 
 
 class Action(StrEnum):
+    NOOP = "noop"  # nothing to do: the outcome of most duplicate, replayed or irrelevant events; never announced
+    MAPPED = "mapped"  # an image index was pushed: its platform images are remembered; never announced
+    RELEASE_CONFLICTS = "release_conflicts"  # history only: tags a release could not restore
     QUARANTINED = "quarantined"
     ARCHIVED = "archived"
     TAGGED = "tagged"
@@ -33,20 +38,6 @@ class Action(StrEnum):
     WOULD_ARCHIVE = "would_archive"
     WOULD_TAG = "would_tag"
     WOULD_REMOVE_TAG = "would_remove_tag"
-
-
-class FindingSummary(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    id: str
-    severity: str
-    package: str | None = None
-    installed_version: str | None = None
-    fixed_version: str | None = None
-    cvss: float | None = None
-    exploit_available: bool | None = None
-    fix_available: bool | None = None
-    url: str | None = None
 
 
 class DecisionDetail(BaseModel):
@@ -69,7 +60,7 @@ class DecisionDetail(BaseModel):
     rule: str | None = None
     reasons: list[str] = Field(default_factory=list)
     severity_counts: dict[str, int] = Field(default_factory=dict)
-    top_findings: list[FindingSummary] = Field(default_factory=list)
+    top_findings: list[Finding] = Field(default_factory=list)
     findings_total: int = 0
     exempted: list[str] = Field(default_factory=list)
     quarantine_tag: str | None = None

@@ -8,8 +8,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from ecr_warden.contracts.common import SEVERITY_RANK, SeverityCounts, severity_rank
-from ecr_warden.gate.findings import Finding, count_by_severity, top
+from ecr_warden.contracts.common import SeverityCounts
+from ecr_warden.domain.findings import Finding, count_by_severity, top
+from ecr_warden.domain.severity import SEVERITY_RANK, severity_rank
 from ecr_warden.policy.model import Policy, Rule
 
 
@@ -41,7 +42,7 @@ class Decision(BaseModel):
         if self.pinned_fingerprint:
             return self.pinned_fingerprint
         mode = "audit" if self.audit else "enforce"
-        findings = ",".join(sorted(f"{f.vulnerability_id}:{f.severity}" for f in self.counted))
+        findings = ",".join(sorted(f"{f.id}:{f.severity}" for f in self.counted))
         basis = f"{self.verdict}|{mode}|{self.note}|{findings}"
         return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
@@ -81,8 +82,8 @@ def evaluate(
     exempted: set[str] = set()
     relevant: list[Finding] = []
     for finding in findings:
-        if any(e.applies(finding.vulnerability_id, repository, digest, tags, now) for e in policy.exemptions):
-            exempted.add(finding.vulnerability_id)
+        if any(e.applies(finding.id, repository, digest, tags, now) for e in policy.exemptions):
+            exempted.add(finding.id)
         elif _counts(finding, rule):
             relevant.append(finding)
 
@@ -117,7 +118,7 @@ def _reason(verdict: Verdict, rule: Rule, counted: list[Finding]) -> str:
     if verdict is Verdict.PASS:
         return f"rule {rule.name}: nothing at or above the policy thresholds"
     threshold = rule.block_at if verdict is Verdict.BLOCK else rule.tag_at
-    ids = ", ".join(f.vulnerability_id for f in counted[:5]) + (" …" if len(counted) > 5 else "")
+    ids = ", ".join(f.id for f in counted[:5]) + (" …" if len(counted) > 5 else "")
     return f"rule {rule.name}: {len(counted)} finding(s) at or above {threshold}: {ids}"
 
 

@@ -1,14 +1,16 @@
-"""What the gate needs from the outside world. Adapters implement these; tests pass in-memory fakes."""
+"""What the gate needs from the outside world. Adapters implement these; tests pass in-memory fakes
+(tests/fakes.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ecr_warden.adapters.registry import ImageInfo, Manifest
 from ecr_warden.contracts.decision import DecisionDetail
-from ecr_warden.gate.findings import Finding
-from ecr_warden.gate.records import HistoryEntry, ImageRecord
+from ecr_warden.domain.findings import Finding
+from ecr_warden.domain.images import ImageInfo, Manifest
+from ecr_warden.domain.records import HistoryEntry, ImageRecord
 from ecr_warden.policy.model import Policy
 
 
@@ -31,17 +33,7 @@ class EnhancedFindings(Protocol):
 class AuditStore(Protocol):
     def get(self, repository: str, digest: str) -> ImageRecord | None: ...
     def save(self, record: ImageRecord, expected_version: int) -> ImageRecord: ...
-    def record_pass(
-        self,
-        repository: str,
-        digest: str,
-        fingerprint: str,
-        counts: dict[str, int],
-        rule: str | None,
-        entry: HistoryEntry,
-        tags: list[str],
-        now: datetime,
-    ) -> str | None: ...
+    def record_pass(self, record: ImageRecord, entry: HistoryEntry) -> str | None: ...
     def link_child(self, repository: str, child: str, index_digest: str, now: datetime) -> None: ...
 
 
@@ -51,3 +43,14 @@ class Announcer(Protocol):
 
 class PolicySource(Protocol):
     def get(self) -> Policy: ...
+
+
+@dataclass
+class Ports:
+    """The gate's outside world in one place; every part of the gate shares this object, so a test can swap a
+    port on a built gate."""
+
+    registry: Registry
+    enhanced: EnhancedFindings
+    store: AuditStore
+    announcer: Announcer

@@ -9,42 +9,39 @@ from typing import Any
 from ecr_warden.adapters.dead_letter import SqsDeadLetter
 from ecr_warden.adapters.follow_up import SqsFollowUps
 from ecr_warden.adapters.notify_state import DynamoNotifyState
+from ecr_warden.adapters.policy_source import SsmPolicySource
 from ecr_warden.adapters.slack import SlackWebhooks
 from ecr_warden.adapters.sns import SnsPublisher
-from ecr_warden.config import Settings
 from ecr_warden.contracts.decision import DecisionEvent
 from ecr_warden.contracts.parsing import validate_model
-from ecr_warden.errors import ConfigurationError, PermanentError
-from ecr_warden.gate.entry import reject, shared_policy_source
+from ecr_warden.errors import PermanentError
 from ecr_warden.notify.service import Notifier
 from ecr_warden.observability import logger
+from ecr_warden.runtime import policy_source, reject
+from ecr_warden.settings import NotifierSettings
+
+# Every adapter the notifier is wired with; its IAM is what these declare (tests/unit/test_template.py compares).
+ADAPTERS = (DynamoNotifyState, SlackWebhooks, SnsPublisher, SqsFollowUps, SqsDeadLetter, SsmPolicySource)
 
 
-def build_notifier(settings: Settings) -> Notifier:
-    required = {
-        "DECISIONS_TOPIC_ARN": settings.topic_arn,
-        "NOTIFY_STATE_TABLE_NAME": settings.notify_state_table_name,
-        "FOLLOW_UP_QUEUE_URL": settings.follow_up_queue_url,
-        "SLACK_DEAD_LETTER_QUEUE_URL": settings.slack_dead_letter_queue_url,
-    }
-    missing = [name for name, value in required.items() if not value]
-    if missing:
-        raise ConfigurationError(f"missing environment: {', '.join(missing)}")
+def build_notifier(settings: NotifierSettings) -> Notifier:
     return Notifier(
-        policy=shared_policy_source(settings).get(),
-        state=DynamoNotifyState(str(settings.notify_state_table_name)),
+        policy=policy_source(settings).get(),
+        state=DynamoNotifyState(settings.notify_state_table_name),
         slack=SlackWebhooks(settings.slack_webhook_secret_arn),
-        sns=SnsPublisher(str(settings.topic_arn)),
-        follow_ups=SqsFollowUps(str(settings.follow_up_queue_url)),
-        slack_dead_letter=SqsDeadLetter(str(settings.slack_dead_letter_queue_url)),
+        sns=SnsPublisher(settings.topic_arn),
+        follow_ups=SqsFollowUps(settings.follow_up_queue_url),
+        slack_dead_letter=SqsDeadLetter(settings.slack_dead_letter_queue_url),
         function_name=settings.function_name,
     )
 
 
 def process(
-    raw: Any, context: Any, settings: Settings | None = None, factory: Callable[[Settings], Notifier] = build_notifier
+    raw: Any,
+    context: Any,
+    settings: NotifierSettings,
+    factory: Callable[[NotifierSettings], Notifier] = build_notifier,
 ) -> dict[str, Any]:
-    settings = settings or Settings.from_env()
     if isinstance(raw, dict) and "Records" in raw:
         return _follow_ups(raw, context, factory(settings))
     try:
@@ -67,11 +64,19 @@ def _follow_ups(raw: dict[str, Any], context: Any, notifier: Notifier) -> dict[s
         body = json.loads(record.body)
         if body.get("kind") == "slack":
             return "sent" if notifier.send_deferred(body) else "parked"
-        result = notifier.on_window_closed(body["repository"], body["digest"])
-        logger.info("follow-up window closed", repository=body["repository"], digest=body["digest"], result=result)
+        image = body.get("image") or _image_of_legacy_flush(body, record)
+        result = notifier.on_window_closed(image)
+        logger.info("follow-up window closed", image=image, result=result)
         return result
 
     response = process_partial_response(
         event=raw, record_handler=flush, processor=BatchProcessor(event_type=EventType.SQS), context=context
     )
     return dict(response)
+
+
+def _image_of_legacy_flush(body: dict[str, Any], record: Any) -> str:
+    """A flush queued by a version before 0.2 names repository and digest only; that version ran in one account
+    and region, which are the queue's own."""
+    account = str(record.event_source_arn).split(":")[4]
+    return f"{account}#{record.aws_region}#{body['repository']}@{body['digest']}"

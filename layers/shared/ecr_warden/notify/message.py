@@ -6,8 +6,9 @@ import re
 import shlex
 from typing import Any
 
-from ecr_warden.contracts.common import SEVERITIES, severity_rank
-from ecr_warden.contracts.decision import Action, DecisionDetail, FindingSummary
+from ecr_warden.contracts.decision import Action, DecisionDetail
+from ecr_warden.domain.findings import Finding
+from ecr_warden.domain.severity import SEVERITIES, severity_rank
 
 SNS_SCHEMA_VERSION = "1.0"
 MAX_BLOCKS = 50  # Slack's limit per message
@@ -91,7 +92,7 @@ def _counts_line(detail: DecisionDetail) -> str:
     return " · ".join(parts) or "no findings"
 
 
-def _finding_line(f: FindingSummary) -> str:
+def _finding_line(f: Finding) -> str:
     name = f"<{f.url}|{f.id}>" if f.url else f.id
     parts = [f"*{name}* {f.severity}"]
     if f.package:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from ecr_warden.adapters.slack import SlackConfigurationError, SlackDeliveryError, SlackPayloadError
-from ecr_warden.contracts.common import severity_rank
 from ecr_warden.contracts.decision import Action, DecisionDetail
+from ecr_warden.domain.severity import severity_rank
+from ecr_warden.errors import SlackConfigurationError, SlackDeliveryError, SlackPayloadError
 from ecr_warden.notify import message
 from ecr_warden.observability import MetricUnit, logger, metrics
 from ecr_warden.policy.model import Policy, SlackRoute
@@ -77,7 +77,7 @@ class SnsSender(Protocol):
 
 
 class FollowUpScheduler(Protocol):
-    def schedule(self, repository: str, digest: str, delay_seconds: float) -> None: ...
+    def schedule(self, image: str, delay_seconds: float) -> None: ...
     def defer(self, slack: dict[str, Any], delay_seconds: float) -> None: ...
 
 
@@ -85,8 +85,9 @@ class DeadLetter(Protocol):
     def send(self, event: Any, error: Exception, function_name: str) -> None: ...
 
 
-def image_key(repository: str, digest: str) -> str:
-    return f"{repository}@{digest}"
+def image_key(detail: DecisionDetail) -> str:
+    """An image across accounts and regions: the same repository name elsewhere is another image."""
+    return f"{detail.account}#{detail.region}#{detail.repository}@{detail.digest}"
 
 
 def notification_key(detail: DecisionDetail) -> str:
@@ -113,7 +114,7 @@ class Notifier:
     def on_decision(self, detail: DecisionDetail) -> str:
         if detail.action not in IMMEDIATE | FOLLOW_UP:
             return f"no message for {detail.action.value}"
-        image = image_key(detail.repository, detail.digest)
+        image = image_key(detail)
         claim = notification_key(detail)
         if not self.state.claim(image, claim, self.now()):
             return "duplicate decision: already notified"
@@ -133,15 +134,14 @@ class Notifier:
             if queued is not None:
                 already_scheduled, window_until = queued
                 if not already_scheduled:
-                    self.follow_ups.schedule(detail.repository, detail.digest, window_until - self.now().timestamp())
+                    self.follow_ups.schedule(image, window_until - self.now().timestamp())
                 metrics.add_metric(name="FollowUpsAggregated", unit=MetricUnit.Count, value=1)
                 return "queued for the follow-up"
         self.state.open_window(image, self.now() + window)
         self._deliver(detail, [])
         return "notified"
 
-    def on_window_closed(self, repository: str, digest: str) -> str:
-        image = image_key(repository, digest)
+    def on_window_closed(self, image: str) -> str:
         summaries, latest = self.state.take_pending(image)
         if not summaries or latest is None:
             return "nothing pending"

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from ecr_warden.contracts.common import SEVERITY_RANK
+from ecr_warden.domain.severity import SEVERITY_RANK
 
 
 def _severity(value: str | None) -> str | None:

@@ -1,32 +1,12 @@
-"""One finding shape for the gate, whichever scanner produced it."""
+"""How the scanners' finding shapes become the one domain Finding: an Inspector finding (ListFindings item or
+`Inspector2 Finding` event detail) and an ECR basic-scanning finding."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from ecr_warden.contracts.aws_events import Inspector2FindingDetail
-from ecr_warden.contracts.common import SEVERITIES, severity_rank
-
-
-class Finding(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    vulnerability_id: str
-    severity: str
-    package: str | None = None
-    installed_version: str | None = None
-    fixed_version: str | None = None
-    cvss: float | None = None
-    exploit_available: bool | None = None
-    fix_available: bool | None = None
-    url: str | None = None
-
-    @property
-    def rank(self) -> int:
-        return severity_rank(self.severity)
+from ecr_warden.domain.findings import Finding
 
 
 def _yes_no(value: str | None) -> bool | None:
@@ -36,7 +16,6 @@ def _yes_no(value: str | None) -> bool | None:
 
 
 def from_inspector(detail: Inspector2FindingDetail) -> Finding:
-    """From an Inspector finding (ListFindings item or `Inspector2 Finding` event detail)."""
     vuln = detail.package_vulnerability_details
     package = vuln.vulnerable_packages[0] if vuln and vuln.vulnerable_packages else None
     cvss = next(
@@ -44,7 +23,7 @@ def from_inspector(detail: Inspector2FindingDetail) -> Finding:
         detail.inspector_score,
     )
     return Finding(
-        vulnerability_id=vuln.vulnerability_id if vuln else (detail.title or detail.finding_arn),
+        id=vuln.vulnerability_id if vuln else (detail.title or detail.finding_arn),
         severity=detail.severity.upper(),
         package=package.name if package else None,
         installed_version=package.version if package else None,
@@ -57,7 +36,7 @@ def from_inspector(detail: Inspector2FindingDetail) -> Finding:
 
 
 def from_basic(item: dict[str, Any]) -> Finding:
-    """From an ECR basic-scanning finding (DescribeImageScanFindings `findings` item)."""
+    """From a DescribeImageScanFindings `findings` item."""
     attributes = {a.get("key"): a.get("value") for a in item.get("attributes") or []}
     score = attributes.get("CVSS3_SCORE") or attributes.get("CVSS2_SCORE")
     try:
@@ -65,23 +44,10 @@ def from_basic(item: dict[str, Any]) -> Finding:
     except ValueError:
         cvss = None
     return Finding(
-        vulnerability_id=str(item.get("name", "unknown")),
+        id=str(item.get("name", "unknown")),
         severity=str(item.get("severity", "UNDEFINED")).upper(),
         package=attributes.get("package_name"),
         installed_version=attributes.get("package_version"),
         cvss=cvss,
         url=item.get("uri"),
     )
-
-
-def count_by_severity(findings: list[Finding]) -> dict[str, int]:
-    counted = Counter(f.severity for f in findings)
-    return {severity: counted[severity] for severity in SEVERITIES if counted[severity]}
-
-
-def top(findings: list[Finding], limit: int = 10) -> list[Finding]:
-    """Most urgent first: severity, then exploit available, then CVSS."""
-    return sorted(
-        findings,
-        key=lambda f: (-f.rank, not f.exploit_available, -(f.cvss or 0.0), f.vulnerability_id),
-    )[:limit]

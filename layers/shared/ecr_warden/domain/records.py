@@ -1,4 +1,4 @@
-"""The audit record: one item per image (repository + digest) with its status and decision history."""
+"""The audit record: one item per image (account, region, repository, digest): its status and decision history."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ecr_warden.contracts.decision import FindingSummary
+from ecr_warden.domain.findings import Finding
 
 HISTORY_LIMIT = 100
 
@@ -44,6 +44,8 @@ class ImageRecord(BaseModel):
 
     repository: str
     digest: str
+    account: str | None = None  # set by the store from its scope: the registry that holds the image
+    region: str | None = None
     status: ImageStatus
     version: int = 0
     updated_at: datetime
@@ -56,7 +58,7 @@ class ImageRecord(BaseModel):
     released_fingerprint: str | None = None
     released_from: ImageStatus | None = None  # the blocked state a release undid (how to finish it if interrupted)
     severity_counts: dict[str, int] = Field(default_factory=dict)
-    top_findings: list[FindingSummary] = Field(default_factory=list)
+    top_findings: list[Finding] = Field(default_factory=list)
     counted_ids: list[str] = Field(default_factory=list)  # every finding behind the verdict
     findings_total: int = 0
     index_digests: list[str] = Field(default_factory=list)

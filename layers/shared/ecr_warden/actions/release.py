@@ -1,0 +1,64 @@
+"""`release`: an admin releases a blocked image; its recorded tags come back exactly, with an audit trail."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ecr_warden.actions.registry import RemediationAction, register
+from ecr_warden.contracts.common import Digest, RepositoryName
+from ecr_warden.contracts.decision import Action
+from ecr_warden.domain.records import BLOCKED, ImageStatus
+from ecr_warden.errors import PermanentError
+from ecr_warden.gate import restore, transitions
+from ecr_warden.gate.acting import Actor
+from ecr_warden.gate.context import Outcome, Trigger
+
+
+class ReleaseError(PermanentError):
+    """The image cannot be released (unknown to ecr-warden, or not blocked)."""
+
+
+class ReleaseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repository: RepositoryName
+    digest: Digest
+    reason: str = Field(min_length=1, max_length=1000)
+    by: str = Field(min_length=1, max_length=200)
+
+
+@register
+class Release(RemediationAction[ReleaseRequest]):
+    name = "release"
+    input_model = ReleaseRequest
+    permissions: ClassVar[frozenset[str]] = frozenset(
+        {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "ecr:DescribeImages",
+            "ecr:BatchGetImage",
+            "ecr:PutImage",
+            "ecr:BatchDeleteImage",
+            "ecr:UpdateImageStorageClass",
+            "events:PutEvents",
+        }
+    )
+
+    def run(self, request: ReleaseRequest, gate: Actor) -> Outcome:
+        """Running it again on a released image finishes whatever an interrupted release left undone."""
+        store, registry = gate.ports.store, gate.ports.registry
+        record = store.get(request.repository, request.digest)
+        image = f"{request.repository}@{request.digest}"
+        if record is None:
+            raise ReleaseError(f"{image}: ecr-warden has no record of this image")
+        if record.status is ImageStatus.RELEASED:
+            restored, _conflicts = restore.restore_in_ecr(registry, record)
+            reason = f"already released; tags in place: {restored or '-'}"
+            return Outcome(request.repository, request.digest, Action.NOOP, reason, record.status)
+        if record.status not in (*BLOCKED, ImageStatus.TAGGED, ImageStatus.AUDITED):
+            raise ReleaseError(f"{image} is {record.status.value}: there is nothing to release")
+        decision = transitions.decision_of(gate.ctx, record)
+        reason = f"released by {request.by}: {request.reason}"
+        return restore.release(gate, record, decision, reason, Trigger("admin release", None))

@@ -1,0 +1,99 @@
+"""What ecr-warden knows about an image in ECR: its identity, its details and its manifest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+INDEX_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    }
+)
+MANIFEST_MEDIA_TYPES = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    *sorted(INDEX_MEDIA_TYPES),
+]
+# Artifacts about an image (signatures, attestations, SBOMs): never quarantined or tagged themselves.
+ARTIFACT_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        "application/vnd.dsse.envelope.v1+json",
+        "application/vnd.in-toto+json",
+        "application/vnd.cncf.notary.signature",
+        "application/spdx+json",
+        "application/vnd.cyclonedx+json",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where an image lives: the account and region whose registry holds it."""
+
+    account: str
+    region: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.account}#{self.region}"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """One image: a digest in a repository."""
+
+    repository: str
+    digest: str
+
+    def __str__(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    digest: str
+    tags: list[str]
+    media_type: str | None = None
+    artifact_media_type: str | None = None
+    status: str | None = None  # ACTIVE | ARCHIVED | ACTIVATING (storage class)
+
+    @property
+    def is_artifact(self) -> bool:
+        return self.artifact_media_type in ARTIFACT_MEDIA_TYPES
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_MEDIA_TYPES
+
+
+@dataclass(frozen=True)
+class Manifest:
+    body: str
+    media_type: str | None
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_MEDIA_TYPES
+
+    def platform_children(self) -> list[str]:
+        """Per-platform manifests of an index; attestation and unknown-platform entries are never included."""
+        try:
+            document = json.loads(self.body)
+        except ValueError:
+            return []
+        children = []
+        for entry in document.get("manifests") or []:
+            annotations = entry.get("annotations") or {}
+            platform = entry.get("platform") or {}
+            if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
+                continue
+            if platform.get("os") == "unknown" or platform.get("architecture") == "unknown":
+                continue
+            if isinstance(entry.get("digest"), str):
+                children.append(entry["digest"])
+        return children

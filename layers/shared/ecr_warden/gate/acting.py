@@ -1,0 +1,156 @@
+"""Acting on a decision: read what the transition needs from ECR, take the step the state machine names, and
+carry out its plan.
+
+Safety properties, in the order the code enforces them:
+- write-ahead: the decision and the image's original tags are stored before the image is touched;
+- nothing is destroyed: the quarantine tag is added before deployable tags are removed, so the image keeps a tag;
+- idempotent: a decision identical to the stored one (same fingerprint) does nothing but verify the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ecr_warden.contracts.decision import Action
+from ecr_warden.domain.images import ImageInfo, ImageRef
+from ecr_warden.domain.records import ImageRecord, ImageStatus
+from ecr_warden.gate import multiarch, restore, transitions
+from ecr_warden.gate.context import Case, GateContext, Outcome, Trigger
+from ecr_warden.gate.effects import Executor
+from ecr_warden.gate.plan import Plan
+from ecr_warden.gate.ports import Ports
+from ecr_warden.gate.transitions import Step
+
+AUTO_RELEASE = "all findings behind the block are closed (auto-release)"
+
+
+@dataclass
+class Actor:
+    ctx: GateContext
+    ports: Ports
+    executor: Executor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.executor = Executor(self.ctx, self.ports)
+
+    def apply(self, case: Case) -> Outcome:
+        step = transitions.next_step(case, self.ctx.now(), self.ctx.policy.auto_release_on_close)
+        if step in transitions.STANDING:
+            action, reason = transitions.STANDING[step]
+            return Outcome(case.image.repository, case.image.digest, action, reason, case.previous)
+        if step in transitions.NOTES:
+            plan = transitions.note(self.ctx, case, *transitions.note_of(step, case))
+            return self._run(plan, case)
+        handlers: dict[Step, Callable[[Case], Outcome]] = {
+            Step.VERIFY_QUARANTINE: lambda c: self.enforce_quarantine(_stored(c), None, c.trigger),
+            Step.COMPLETE: lambda c: self.complete(_stored(c)),
+            Step.AUTO_RELEASE: lambda c: restore.release(self, _stored(c), c.decision, AUTO_RELEASE, c.trigger),
+            Step.BLOCK: self.block,
+            Step.TAG: self.tag,
+            Step.PASS: self.pass_,
+        }
+        return handlers[step](case)
+
+    # -- blocking -------------------------------------------------------------------------------------------------
+
+    def block(self, case: Case) -> Outcome:
+        info = self.ports.registry.describe(case.image.repository, case.image.digest)
+        if info is None:
+            return self.skipped(case.image, "image no longer exists", case.trigger, case.record)
+        if info.is_artifact:
+            return Outcome.noop(case.image, f"{info.artifact_media_type} artifact: never acted on")
+        deployable = [t for t in info.tags if not self.ctx.is_own_tag(t, case.image.digest, case.record)]
+        if not info.is_index:
+            through_index = multiarch.block_through_indexes(self, case, info, deployable)
+            if through_index is not None:
+                return through_index
+        if case.decision.audit:
+            archive = case.decision.block_method == "archive"
+            action = Action.WOULD_ARCHIVE if archive else Action.WOULD_QUARANTINE
+            return self._run(transitions.audited(self.ctx, case, deployable, action), case)
+        if case.decision.block_method == "archive":
+            return self._run(transitions.archive(self.ctx, case, deployable), case)
+        return self.quarantine(case, info, deployable)
+
+    def quarantine(self, case: Case, info: ImageInfo, deployable: list[str]) -> Outcome:
+        manifest = self.ports.registry.manifest(case.image.repository, case.image.digest)
+        if manifest is None:
+            return self.skipped(case.image, "image manifest no longer exists", case.trigger, case.record)
+        return self._run(transitions.quarantine(self.ctx, case, info, manifest, deployable), case)
+
+    def enforce_quarantine(self, record: ImageRecord, info: ImageInfo | None, trigger: Trigger) -> Outcome:
+        """A quarantined digest stays unpullable by tag: remove any deployable tag that reappeared."""
+        image = ImageRef(record.repository, record.digest)
+        info = info or self.ports.registry.describe(image.repository, image.digest)
+        if info is None:
+            return Outcome.noop(image, "quarantined image no longer exists", record.status)
+        leftover = [t for t in info.tags if not self.ctx.is_own_tag(t, image.digest, record)]
+        if not leftover:
+            return Outcome.noop(image, "quarantine intact", record.status)
+        if self.ctx.audit_mode:
+            return Outcome(
+                image.repository, image.digest, Action.WOULD_REMOVE_TAG, f"audit mode: would remove {leftover}",
+                record.status,
+            )  # fmt: skip
+        quarantine_tag = record.quarantine_tag or self.ctx.policy.quarantine_tag(image.digest)
+        manifest = None
+        if quarantine_tag not in info.tags:
+            manifest = self.ports.registry.manifest(image.repository, image.digest)
+            if manifest is None:
+                return Outcome.noop(image, "quarantined image no longer exists", record.status)
+        plan = transitions.retag_blocked(self.ctx, record, info, manifest, leftover, trigger)
+        return self.executor.run(plan, transitions.decision_of(self.ctx, plan.record), trigger)
+
+    # -- tagging, passing, completing ----------------------------------------------------------------------------
+
+    def tag(self, case: Case) -> Outcome:
+        if case.decision.audit:
+            return self._run(transitions.audited(self.ctx, case, case.tags, Action.WOULD_TAG), case)
+        manifest = self.ports.registry.manifest(case.image.repository, case.image.digest)
+        if manifest is None:
+            return self.skipped(case.image, "image no longer exists", case.trigger, case.record)
+        return self._run(transitions.tag(self.ctx, case, manifest), case)
+
+    def pass_(self, case: Case) -> Outcome:
+        record = case.record
+        marker_removed = bool(
+            record and record.status is ImageStatus.TAGGED and record.marker_tag and not case.decision.audit
+        )
+        if record and record.marker_tag and marker_removed:  # the flag no longer applies
+            self.ports.registry.remove_tags(case.image.repository, [record.marker_tag])
+        return self._run(transitions.passed(self.ctx, case, marker_removed), case)
+
+    def complete(self, record: ImageRecord) -> Outcome:
+        """Finish an archive or a marker tag whose ECR call failed after the record was written."""
+        image = ImageRef(record.repository, record.digest)
+        info = self.ports.registry.describe(image.repository, image.digest)
+        if info is None:
+            return Outcome.noop(image, "image no longer exists", record.status)
+        if self.ctx.audit_mode:
+            return Outcome.noop(image, "decision unchanged", record.status)
+        if record.status is ImageStatus.ARCHIVED and info.status not in ("ARCHIVED", None):
+            self.ports.registry.archive(image.repository, image.digest)
+            return Outcome(image.repository, image.digest, Action.ARCHIVED, "completed the archive", record.status)
+        if record.status is ImageStatus.TAGGED and record.marker_tag and record.marker_tag not in info.tags:
+            manifest = self.ports.registry.manifest(image.repository, image.digest)
+            if manifest is not None:
+                self.ports.registry.add_tag(image.repository, image.digest, manifest, record.marker_tag)
+                return Outcome(image.repository, image.digest, Action.TAGGED, "completed the marker tag", record.status)
+        return Outcome.noop(image, "decision unchanged (duplicate or replayed event)", record.status)
+
+    def skipped(self, image: ImageRef, reason: str, trigger: Trigger, record: ImageRecord | None = None) -> Outcome:
+        """The image or repository is gone: record it once and stop (no error, no retry loop)."""
+        record = record or self.ports.store.get(image.repository, image.digest)
+        if record and record.status is ImageStatus.SKIPPED:
+            return Outcome.noop(image, reason, record.status)
+        plan = transitions.skipped(self.ctx, image, record, reason, trigger)
+        return self.executor.run(plan, transitions.decision_of(self.ctx, plan.record), trigger)
+
+    def _run(self, plan: Plan, case: Case) -> Outcome:
+        return self.executor.run(plan, case.decision, case.trigger)
+
+
+def _stored(case: Case) -> ImageRecord:
+    assert case.record is not None  # the steps that read the record are only taken when there is one
+    return case.record

@@ -1,0 +1,204 @@
+"""The scan gate's front door: one use case per event type (a scan result, a continuous-scan finding, a push),
+each turning its event into a decision about one image and handing it to the actor.
+
+Loop-safe: pushes of ecr-warden's own tags are recognised by name and ignored without any AWS call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ecr_warden.contracts.aws_events import (
+    AwsEvent,
+    EcrImageActionEvent,
+    EcrImageScanEvent,
+    Inspector2FindingEvent,
+    Inspector2ScanEvent,
+)
+from ecr_warden.contracts.decision import Action
+from ecr_warden.contracts.findings import from_inspector
+from ecr_warden.domain.findings import Finding
+from ecr_warden.domain.images import INDEX_MEDIA_TYPES, ImageRef
+from ecr_warden.domain.records import BLOCKED, ImageRecord, ImageStatus, merge_tags
+from ecr_warden.errors import UnsupportedEventError
+from ecr_warden.gate import multiarch, transitions
+from ecr_warden.gate.acting import Actor
+from ecr_warden.gate.context import Case, GateContext, Outcome, Trigger
+from ecr_warden.gate.evaluate import Decision, Verdict, can_skip_findings_read, evaluate
+from ecr_warden.gate.ports import Announcer, AuditStore, EnhancedFindings, Ports, Registry
+from ecr_warden.observability import MetricUnit, metrics
+
+CLEAN_REASON = "no finding at or above the policy thresholds"
+
+
+@dataclass
+class ScanGate:
+    ctx: GateContext
+    ports: Ports
+    actor: Actor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.actor = Actor(self.ctx, self.ports)
+
+    # The ports, by name: a test may swap one on a built gate (every part of the gate shares `ports`).
+    @property
+    def registry(self) -> Registry:
+        return self.ports.registry
+
+    @registry.setter
+    def registry(self, registry: Registry) -> None:
+        self.ports.registry = registry
+
+    @property
+    def store(self) -> AuditStore:
+        return self.ports.store
+
+    @property
+    def enhanced(self) -> EnhancedFindings:
+        return self.ports.enhanced
+
+    @property
+    def announcer(self) -> Announcer:
+        return self.ports.announcer
+
+    def handle(self, event: AwsEvent) -> Outcome:
+        if isinstance(event, EcrImageScanEvent | Inspector2ScanEvent):
+            return self.on_scan(event)
+        if isinstance(event, Inspector2FindingEvent):
+            return self.on_finding(event)
+        if isinstance(event, EcrImageActionEvent):
+            return self.on_push(event)
+        raise UnsupportedEventError(source=event.source, detail_type=event.detail_type)
+
+    def on_scan(self, event: EcrImageScanEvent | Inspector2ScanEvent) -> Outcome:
+        detail, trigger = event.detail, Trigger(event.detail_type, event.id)
+        image, tags = ImageRef(detail.repository_name, detail.image_digest), detail.image_tags
+        basic = isinstance(event, EcrImageScanEvent)
+        if basic and detail.scan_status != "COMPLETE":
+            return self._scan_failed(image, tags, detail.scan_status, trigger)
+        if not basic and detail.scan_status != "INITIAL_SCAN_COMPLETE":
+            return Outcome.noop(image, f"scan status {detail.scan_status} is not a result")
+        counts = detail.finding_severity_counts
+        if can_skip_findings_read(self.ctx.policy, image.repository, counts, zero_means_absent=basic):
+            return self._record_clean(image, tags, counts.as_dict() if counts else {}, trigger)
+        findings = (
+            self.ports.registry.basic_findings(image.repository, image.digest)
+            if basic
+            else self.ports.enhanced.active_findings(image.repository, image.digest)
+        )
+        if findings is None:
+            return self.actor.skipped(image, "scan findings are gone with the image", trigger)
+        return self._decide(image, tags, findings, trigger)
+
+    def on_finding(self, event: Inspector2FindingEvent) -> Outcome:
+        detail, trigger = event.detail, Trigger(event.detail_type, event.id)
+        ecr_image = detail.ecr_image
+        assert ecr_image is not None  # guaranteed by the contract
+        image, tags = ImageRef(ecr_image.repository_name, ecr_image.image_hash), ecr_image.image_tags
+        finding = from_inspector(detail)
+        if detail.status == "ACTIVE":
+            return self._finding_opened(image, tags, finding, trigger)
+        record = self.ports.store.get(image.repository, image.digest)
+        if record is None or record.status not in (*BLOCKED, ImageStatus.TAGGED, ImageStatus.AUDITED):
+            return Outcome.noop(image, "a closed finding cannot make this image worse")
+        findings = self.ports.enhanced.active_findings(image.repository, image.digest)
+        remaining = [f for f in findings if f.id != finding.id]
+        return self._decide(image, tags, remaining, trigger, record)
+
+    def _finding_opened(self, image: ImageRef, tags: list[str], finding: Finding, trigger: Trigger) -> Outcome:
+        alone = evaluate(self.ctx.policy, image.repository, image.digest, tags, [finding], self.ctx.now())
+        if alone.verdict is Verdict.PASS:
+            return Outcome.noop(image, f"{finding.id} is below the thresholds")
+        record = self.ports.store.get(image.repository, image.digest)
+        if record and finding.id in record.counted_ids and record.verdict in (Verdict.BLOCK, alone.verdict):
+            return Outcome.noop(image, "finding already behind the current decision", record.status)
+        findings = self.ports.enhanced.active_findings(image.repository, image.digest)
+        if finding.id not in {f.id for f in findings}:
+            findings.append(finding)  # ListFindings may not show a brand-new finding yet
+        return self._decide(image, tags, findings, trigger, record)
+
+    def on_push(self, event: EcrImageActionEvent) -> Outcome:
+        detail, trigger = event.detail, Trigger(event.detail_type, event.id)
+        image, tag = ImageRef(detail.repository_name, detail.image_digest), detail.image_tag
+        if detail.action_type != "PUSH" or detail.result != "SUCCESS":
+            return Outcome.noop(image, f"{detail.action_type}/{detail.result} is not a push")
+        if tag and self.ctx.policy.is_own_tag(tag, image.digest):
+            metrics.add_metric(name="OwnEventsIgnored", unit=MetricUnit.Count, value=1)
+            return Outcome.noop(image, f"own tag {tag}: ecr-warden's own push")
+        if detail.manifest_media_type in INDEX_MEDIA_TYPES:
+            return multiarch.map_index(self.actor, image, trigger)
+        record = self.ports.store.get(image.repository, image.digest)
+        if record is None or not tag:
+            return Outcome.noop(image, "nothing known against this image yet")
+        if record.status is ImageStatus.QUARANTINED:
+            return self.actor.enforce_quarantine(record, None, trigger)
+        return Outcome.noop(image, f"image is {record.status}", record.status)
+
+    # -- deciding -------------------------------------------------------------------------------------------
+
+    def _decide(
+        self, image: ImageRef, tags: list[str], findings: list[Finding], trigger: Trigger,
+        record: ImageRecord | None = None,
+    ) -> Outcome:  # fmt: skip
+        record = record or self.ports.store.get(image.repository, image.digest)
+        known_tags = merge_tags(record.original_tags if record else [], tags)
+        ctx = self.ctx
+        decision = evaluate(ctx.policy, image.repository, image.digest, known_tags, findings, ctx.now(), ctx.audit_mode)
+        return self.actor.apply(Case(image, tags, decision, record, trigger))
+
+    def _record_clean(self, image: ImageRef, tags: list[str], counts: dict[str, int], trigger: Trigger) -> Outcome:
+        """Clean by the event's own counts: one conditional write and one event, no read."""
+        rule = self.ctx.policy.rule_for(image.repository)
+        decision = Decision(
+            verdict=Verdict.PASS,
+            rule=rule.name if rule else None,
+            block_method="quarantine",
+            audit=self.ctx.audit_mode,
+            reasons=[CLEAN_REASON],
+            severity_counts=counts,
+            counted=[],
+            exempted=[],
+            findings_total=sum(counts.values()),
+        )
+        record = ImageRecord(
+            repository=image.repository,
+            digest=image.digest,
+            status=ImageStatus.PASSED,
+            updated_at=self.ctx.now(),
+            original_tags=tags,
+            severity_counts=counts,
+            verdict=Verdict.PASS.value,
+            rule=decision.rule,
+            fingerprint=decision.fingerprint,
+        )
+        entry = self.ctx.entry(Action.PASSED, ImageStatus.PASSED, CLEAN_REASON, trigger)
+        previous = self.ports.store.record_pass(record, entry)
+        if previous is None:  # recorded before, or in a state that needs the full path
+            stored = self.ports.store.get(image.repository, image.digest)
+            return self.actor.apply(Case(image, tags, decision, stored, trigger))
+        detail = self.actor.executor.announce(record, decision, Action.PASSED, previous or None, trigger)
+        return Outcome(image.repository, image.digest, Action.PASSED, CLEAN_REASON, record.status, detail)
+
+    def _scan_failed(self, image: ImageRef, tags: list[str], status: str, trigger: Trigger) -> Outcome:
+        policy = self.ctx.policy
+        rule = policy.rule_for(image.repository)
+        reason = f"scan {status}: policy says unscanned images are {policy.unscanned}ed"
+        decision = Decision(
+            verdict=Verdict.BLOCK if policy.unscanned == "block" and rule else Verdict.PASS,
+            rule=rule.name if rule else None,
+            block_method=rule.block_method if rule else "quarantine",
+            audit=self.ctx.audit_mode or bool(rule and rule.audit),
+            reasons=[reason],
+            severity_counts={},
+            counted=[],
+            exempted=[],
+            findings_total=0,
+            note=f"scan {status}",
+        )
+        record = self.ports.store.get(image.repository, image.digest)
+        case = Case(image, tags, decision, record, trigger)
+        if decision.verdict is Verdict.BLOCK:
+            return self.actor.apply(case)
+        if record and record.fingerprint == decision.fingerprint and record.status is ImageStatus.SCAN_FAILED:
+            return Outcome.noop(image, "scan failure already recorded", record.status)
+        return self.actor.executor.run(transitions.scan_failed(self.ctx, case, reason), decision, trigger)

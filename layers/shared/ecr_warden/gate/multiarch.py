@@ -1,0 +1,79 @@
+"""Multi-arch images: an index (manifest list) and its per-platform images are one deployable thing. Pulling the
+index's tag pulls a platform image, so blocking a platform image blocks every index that lists it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ecr_warden.contracts.decision import Action
+from ecr_warden.domain.images import ImageInfo, ImageRef
+from ecr_warden.domain.records import BLOCKED, ImageStatus, merge_tags
+from ecr_warden.gate import transitions
+from ecr_warden.gate.context import Case, Outcome, Trigger
+from ecr_warden.gate.evaluate import Verdict
+
+if TYPE_CHECKING:
+    from ecr_warden.gate.acting import Actor
+
+
+def block_through_indexes(actor: Actor, case: Case, info: ImageInfo, deployable: list[str]) -> Outcome | None:
+    """Block the indexes a platform image belongs to; None when it belongs to none (block the image itself)."""
+    image, record, store = case.image, case.record, actor.ports.store
+    indexes = record.index_digests if record else []
+    if not indexes and not deployable:
+        indexes = actor.ports.registry.indexes_containing(image.repository, image.digest)
+    if not indexes:
+        return None
+    outcomes = [
+        actor.apply(Case(ImageRef(image.repository, index), [], case.decision, store.get(image.repository, index),
+                         case.trigger))
+        for index in indexes
+    ]  # fmt: skip
+    if deployable and not case.decision.audit:  # per-platform tags of its own (v1-amd64): block those too
+        return actor.quarantine(case, info, deployable)
+    first = outcomes[0]
+    mirrored = first.status if first.status in ImageStatus.__members__ else None
+    status = ImageStatus(mirrored) if mirrored else (
+        ImageStatus.AUDITED if case.decision.audit else ImageStatus.QUARANTINED
+    )  # fmt: skip
+    listed = ", ".join(indexes)
+    base = transitions.fresh(image, record, actor.ctx.now())
+    child = transitions.decided(
+        actor.ctx, base, case.decision, status, first.action, f"blocked through index(es) {listed}", case.trigger
+    )
+    child.index_digests = merge_tags(child.index_digests, indexes)
+    store.save(child, case.version)
+    return Outcome(image.repository, image.digest, first.action, f"blocked index(es) {listed}", child.status,
+                   first.announced)  # fmt: skip
+
+
+def map_index(actor: Actor, index: ImageRef, trigger: Trigger) -> Outcome:
+    """An index was pushed: remember its platform images, and block it if one of them is already blocked."""
+    store, ctx = actor.ports.store, actor.ctx
+    manifest = actor.ports.registry.manifest(index.repository, index.digest)
+    if manifest is None:
+        return actor.skipped(index, "image index no longer exists", trigger)
+    children = manifest.platform_children()
+    for child in children:
+        store.link_child(index.repository, child, index.digest, ctx.now())
+    record = store.get(index.repository, index.digest)
+    base = transitions.fresh(index, record, ctx.now())
+    base.child_digests = merge_tags(base.child_digests, children)
+    if base.child_digests != (record.child_digests if record else None):
+        base.remember(ctx.entry(Action.MAPPED, base.status, f"{len(children)} platform image(s)", trigger))
+        base.updated_at = ctx.now()
+        base = store.save(base, record.version if record else 0)
+    if base.status is ImageStatus.QUARANTINED:
+        return actor.enforce_quarantine(base, None, trigger)
+    for child in children:  # a child scanned before its index arrived may already be blocked
+        child_record = store.get(index.repository, child)
+        if (
+            child_record
+            and child_record.verdict == Verdict.BLOCK
+            and child_record.status in (*BLOCKED, ImageStatus.AUDITED)
+        ):
+            # through the state machine: a released or exempt index stays as an admin left it
+            decision = transitions.decision_of(ctx, child_record)
+            return actor.apply(Case(index, [], decision, base, trigger))
+    reason = f"index of {len(children)} platform image(s)"
+    return Outcome(index.repository, index.digest, Action.MAPPED, reason, base.status)

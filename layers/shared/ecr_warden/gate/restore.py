@@ -1,0 +1,74 @@
+"""Undoing a block: the record says RELEASED first, then the recorded tags come back exactly as they were.
+
+Write-ahead: the pushes of the restored tags find the image released, so they are not undone as re-tags of a
+quarantined digest. Running it again finishes whatever an interrupted release left undone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ecr_warden.contracts.decision import Action
+from ecr_warden.domain.records import ImageRecord, ImageStatus
+from ecr_warden.errors import TagConflictError
+from ecr_warden.gate import transitions
+from ecr_warden.gate.context import Outcome, Trigger
+from ecr_warden.gate.evaluate import Decision
+from ecr_warden.gate.ports import Registry
+from ecr_warden.observability import MetricUnit, logger, metrics
+
+if TYPE_CHECKING:
+    from ecr_warden.gate.acting import Actor
+
+
+def release(actor: Actor, record: ImageRecord, decision: Decision, reason: str, trigger: Trigger) -> Outcome:
+    ctx, store = actor.ctx, actor.ports.store
+    updated = transitions.decided(ctx, record, decision, ImageStatus.RELEASED, Action.RELEASED, reason, trigger)
+    updated.released_fingerprint = record.fingerprint
+    updated.released_from = record.status
+    updated = store.save(updated, record.version)
+    restored, conflicts = restore_in_ecr(actor.ports.registry, updated)
+    if conflicts:
+        not_restored = f"not restored (tag now on another image): {', '.join(conflicts)}"
+        updated.remember(ctx.entry(Action.RELEASE_CONFLICTS, ImageStatus.RELEASED, not_restored, trigger))
+        updated = store.save(updated, updated.version)
+        reason += f"; {not_restored}"
+    metrics.add_metric(name="ImagesReleased", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "released image", repository=record.repository, digest=record.digest, restored=restored, conflicts=conflicts
+    )
+    detail = actor.executor.announce(updated, decision, Action.RELEASED, record.status, trigger, tags=restored)
+    return Outcome(record.repository, record.digest, Action.RELEASED, reason, updated.status, detail)
+
+
+def restore_in_ecr(registry: Registry, record: ImageRecord) -> tuple[list[str], list[str]]:
+    """Idempotent: put back the recorded tags that are free (a tag now on another image is not moved), then
+    drop the quarantine tag, but only once another tag holds the image. Returns (restored, conflicts)."""
+    repository, digest = record.repository, record.digest
+    if record.released_from is ImageStatus.ARCHIVED:
+        info = registry.describe(repository, digest)
+        if info is not None and info.status == "ARCHIVED":
+            registry.restore(repository, digest)
+        return list(record.original_tags), []
+    if record.released_from is ImageStatus.TAGGED and record.marker_tag:
+        registry.remove_tags(repository, [record.marker_tag])
+        return list(record.original_tags), []
+    manifest = registry.manifest(repository, digest) if record.released_from is ImageStatus.QUARANTINED else None
+    if manifest is None:
+        return [], []
+    restored: list[str] = []
+    conflicts: list[str] = []
+    for tag in record.original_tags:
+        current = registry.digest_of(repository, tag)
+        if current not in (None, digest):
+            conflicts.append(tag)
+            continue
+        try:
+            if current is None:
+                registry.add_tag(repository, digest, manifest, tag)
+            restored.append(tag)
+        except TagConflictError:
+            conflicts.append(tag)
+    if record.quarantine_tag and restored:
+        registry.remove_tags(repository, [record.quarantine_tag])
+    return restored, conflicts

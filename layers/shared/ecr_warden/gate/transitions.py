@@ -1,0 +1,265 @@
+"""The life of an image record, as pure functions: which step a decision takes an image through, and the plan
+(record to write, ECR effects, announcement) each step needs. No I/O: every input is given, so every transition
+is tested without AWS.
+
+States: PENDING → PASSED | TAGGED | QUARANTINED | ARCHIVED | AUDITED | SCAN_FAILED | SKIPPED; a blocked image
+goes to RELEASED (admin or auto-release) or stays blocked; EXEMPT holds until its expiry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from ecr_warden.contracts.decision import Action
+from ecr_warden.domain.findings import top
+from ecr_warden.domain.images import ImageInfo, ImageRef, Manifest
+from ecr_warden.domain.records import BLOCKED, ImageRecord, ImageStatus, merge_tags
+from ecr_warden.gate.context import Case, GateContext, Trigger
+from ecr_warden.gate.evaluate import Decision, Verdict
+from ecr_warden.gate.plan import AddTag, Archive, Effect, Plan, RemoveTags
+
+
+class Step(StrEnum):
+    VERIFY_QUARANTINE = "verify_quarantine"  # same decision, quarantined: keep deployable tags off
+    COMPLETE = "complete"  # same decision, archived or tagged: finish what a failed run left undone
+    KEPT_RELEASED = "kept_released"  # same decision, released by an admin: nothing to do
+    DUPLICATE = "duplicate"  # same decision (duplicate or replayed event): nothing to do
+    EXEMPT = "exempt"  # the image is exempt until a later time: record, do not act
+    NOTE_KEPT_RELEASED = "note_kept_released"  # blocking findings the admin already released: record only
+    NOTE_UPDATED = "note_updated"  # still blocked or tagged, other findings: record and announce
+    BLOCK = "block"
+    AUTO_RELEASE = "auto_release"
+    NOTE_NOW_COMPLIANT = "note_now_compliant"  # blocked image no longer breaks the policy: a human releases
+    TAG = "tag"
+    PASS = "pass"  # noqa: S105 - a step, not a password
+
+
+def next_step(case: Case, now: datetime, auto_release_on_close: bool) -> Step:
+    """The state machine: from the stored record and a new decision, the one step to take."""
+    record, decision, previous = case.record, case.decision, case.previous
+    if record and record.fingerprint == decision.fingerprint and previous is not ImageStatus.PENDING:
+        return _same_decision(previous)
+    if record and previous is ImageStatus.EXEMPT and record.exempt_until and record.exempt_until > now:
+        return Step.EXEMPT
+    if decision.verdict is Verdict.BLOCK:
+        if record and previous is ImageStatus.RELEASED and record.released_fingerprint == decision.fingerprint:
+            return Step.NOTE_KEPT_RELEASED
+        return Step.NOTE_UPDATED if previous in BLOCKED else Step.BLOCK
+    if previous in BLOCKED:
+        return Step.AUTO_RELEASE if auto_release_on_close and not decision.audit else Step.NOTE_NOW_COMPLIANT
+    if decision.verdict is Verdict.TAG:
+        return Step.NOTE_UPDATED if previous is ImageStatus.TAGGED else Step.TAG
+    return Step.PASS
+
+
+def _same_decision(previous: ImageStatus | None) -> Step:
+    if previous is ImageStatus.QUARANTINED:
+        return Step.VERIFY_QUARANTINE
+    if previous in (ImageStatus.ARCHIVED, ImageStatus.TAGGED):
+        return Step.COMPLETE
+    if previous is ImageStatus.RELEASED:
+        return Step.KEPT_RELEASED
+    return Step.DUPLICATE
+
+
+# What the steps that change nothing in ECR say: (action, outcome reason) of a standing decision, and (action,
+# reason or None for the decision's own, announce?) of a decision that is only recorded.
+STANDING: dict[Step, tuple[Action, str]] = {
+    Step.KEPT_RELEASED: (Action.KEPT_RELEASED, "released by an admin; findings unchanged"),
+    Step.DUPLICATE: (Action.NOOP, "decision unchanged (duplicate or replayed event)"),
+}
+NOTES: dict[Step, tuple[Action, str | None, bool]] = {
+    Step.EXEMPT: (Action.NOOP, None, False),
+    Step.NOTE_KEPT_RELEASED: (Action.KEPT_RELEASED, "released by an admin; findings unchanged since", False),
+    Step.NOTE_UPDATED: (Action.UPDATED, None, True),
+    Step.NOTE_NOW_COMPLIANT: (Action.NOW_COMPLIANT, "no longer breaks the policy; release is left to an admin", True),
+}
+
+
+def note_of(step: Step, case: Case) -> tuple[Action, str, bool]:
+    action, reason, announce = NOTES[step]
+    if step is Step.EXEMPT and case.record is not None:
+        reason = f"image exempt until {case.record.exempt_until}"
+    return action, reason or case.decision.reasons[0], announce
+
+
+# -- records ----------------------------------------------------------------------------------------------------
+
+
+def fresh(image: ImageRef, record: ImageRecord | None, now: datetime) -> ImageRecord:
+    """A copy of the stored record to change, or a new PENDING one."""
+    if record:
+        return record.model_copy(deep=True)
+    return ImageRecord(repository=image.repository, digest=image.digest, status=ImageStatus.PENDING, updated_at=now)
+
+
+def decided(
+    ctx: GateContext, record: ImageRecord, decision: Decision, status: ImageStatus, action: Action, reason: str,
+    trigger: Trigger,
+) -> ImageRecord:  # fmt: skip
+    """The record after a decision: its status, the decision's identity and findings, one more history entry."""
+    updated = record.model_copy(
+        update={
+            "status": status,
+            "updated_at": ctx.now(),
+            "verdict": decision.verdict.value,
+            "rule": decision.rule,
+            "fingerprint": decision.fingerprint,
+            "severity_counts": decision.severity_counts,
+            "top_findings": top(decision.counted),
+            "findings_total": decision.findings_total,
+            "counted_ids": [f.id for f in decision.counted],
+        }
+    )
+    updated.remember(ctx.entry(action, status, reason, trigger))
+    return updated
+
+
+def decision_of(ctx: GateContext, record: ImageRecord) -> Decision:
+    """The decision a stored record stands for (to act on an index with its child's decision, to announce)."""
+    rule = ctx.policy.rule_for(record.repository)
+    return Decision(
+        verdict=Verdict(record.verdict or "PASS"),
+        rule=record.rule,
+        block_method=rule.block_method if rule else "quarantine",
+        audit=ctx.audit_mode or bool(rule and rule.audit),
+        reasons=[h.reason for h in record.history[-1:]] or ["recorded decision"],
+        severity_counts=record.severity_counts,
+        counted=list(record.top_findings),
+        exempted=[],
+        findings_total=record.findings_total,
+        pinned_fingerprint=record.fingerprint,
+    )
+
+
+# -- plans ------------------------------------------------------------------------------------------------------
+
+
+def _plan(
+    case: Case, record: ImageRecord, action: Action, tags: list[str] | None = None, *,
+    effects: tuple[Effect, ...] = (), reason: str | None = None, announce: bool = True, metric: str | None = None,
+) -> Plan:  # fmt: skip
+    return Plan(
+        record=record,
+        expected_version=case.version,
+        action=action,
+        previous=case.previous,
+        reason=reason if reason is not None else case.decision.reasons[0],
+        effects=effects,
+        announce=announce,
+        tags=tuple(tags) if tags is not None else None,
+        metric=metric,
+    )
+
+
+def note(ctx: GateContext, case: Case, action: Action, reason: str, announce: bool) -> Plan:
+    """Record a decision that changes nothing in ECR (the status stays)."""
+    assert case.record is not None
+    updated = decided(ctx, case.record, case.decision, case.record.status, action, reason, case.trigger)
+    return _plan(case, updated, action, reason=reason, announce=announce)
+
+
+def quarantine(ctx: GateContext, case: Case, info: ImageInfo, manifest: Manifest, deployable: list[str]) -> Plan:
+    """Keep the image under the quarantine tag and take its deployable tags away (recorded for release)."""
+    quarantine_tag = ctx.policy.quarantine_tag(case.image.digest)
+    base = fresh(case.image, case.record, ctx.now())
+    base.original_tags = merge_tags(base.original_tags if base.status is not ImageStatus.PASSED else [], deployable)
+    base.quarantine_tag = quarantine_tag
+    reason = case.decision.reasons[0]
+    updated = decided(ctx, base, case.decision, ImageStatus.QUARANTINED, Action.QUARANTINED, reason, case.trigger)
+    effects: list[Effect] = [] if quarantine_tag in info.tags else [AddTag(quarantine_tag, manifest)]
+    effects.append(RemoveTags(tuple(deployable)))
+    return _plan(case, updated, Action.QUARANTINED, deployable, effects=tuple(effects), metric="ImagesQuarantined")
+
+
+def archive(ctx: GateContext, case: Case, deployable: list[str]) -> Plan:
+    base = fresh(case.image, case.record, ctx.now())
+    base.original_tags = merge_tags(base.original_tags, deployable)
+    reason = case.decision.reasons[0]
+    updated = decided(ctx, base, case.decision, ImageStatus.ARCHIVED, Action.ARCHIVED, reason, case.trigger)
+    return _plan(case, updated, Action.ARCHIVED, deployable, effects=(Archive(),), metric="ImagesArchived")
+
+
+def tag(ctx: GateContext, case: Case, manifest: Manifest) -> Plan:
+    marker = ctx.policy.marker_tag(case.image.digest)
+    base = fresh(case.image, case.record, ctx.now())
+    base.original_tags, base.marker_tag = merge_tags(base.original_tags, case.tags), marker
+    reason = case.decision.reasons[0]
+    updated = decided(ctx, base, case.decision, ImageStatus.TAGGED, Action.TAGGED, reason, case.trigger)
+    effects = (AddTag(marker, manifest),)
+    return _plan(case, updated, Action.TAGGED, case.tags, effects=effects, metric="ImagesTagged")
+
+
+def passed(ctx: GateContext, case: Case, marker_removed: bool) -> Plan:
+    base = fresh(case.image, case.record, ctx.now())
+    if marker_removed:
+        base.marker_tag = None
+    base.original_tags = merge_tags(base.original_tags, case.tags)
+    reason = case.decision.reasons[0]
+    updated = decided(ctx, base, case.decision, ImageStatus.PASSED, Action.PASSED, reason, case.trigger)
+    return _plan(case, updated, Action.PASSED)
+
+
+def audited(ctx: GateContext, case: Case, tags: list[str], action: Action) -> Plan:
+    """Audit mode: decided and reported, nothing changed in ECR."""
+    base = fresh(case.image, case.record, ctx.now())
+    base.original_tags = merge_tags(base.original_tags, tags)
+    base.audit_action = action.value
+    reason = "audit mode, nothing changed: " + case.decision.reasons[0]
+    updated = decided(ctx, base, case.decision, ImageStatus.AUDITED, action, reason, case.trigger)
+    return _plan(case, updated, action, tags)
+
+
+def retag_blocked(
+    ctx: GateContext, record: ImageRecord, info: ImageInfo, manifest: Manifest | None, leftover: list[str],
+    trigger: Trigger,
+) -> Plan:  # fmt: skip
+    """A quarantined digest got a deployable tag again: record it for release, then take it off."""
+    quarantine_tag = record.quarantine_tag or ctx.policy.quarantine_tag(record.digest)
+    updated = record.model_copy(
+        update={
+            "original_tags": merge_tags(record.original_tags, leftover),
+            "updated_at": ctx.now(),
+            "quarantine_tag": quarantine_tag,
+        }
+    )
+    updated.remember(ctx.entry(Action.RETAG_BLOCKED, record.status, f"removed tag(s) {leftover}", trigger))
+    effects: list[Effect] = []
+    if quarantine_tag not in info.tags and manifest is not None:  # never remove the last tag: that deletes it
+        effects.append(AddTag(quarantine_tag, manifest))
+    effects.append(RemoveTags(tuple(leftover)))
+    return Plan(
+        record=updated,
+        expected_version=record.version,
+        action=Action.RETAG_BLOCKED,
+        previous=record.status,
+        reason=f"removed {leftover}",
+        effects=tuple(effects),
+        tags=tuple(leftover),
+        metric="RetagsBlocked",
+    )
+
+
+def skipped(ctx: GateContext, image: ImageRef, record: ImageRecord | None, reason: str, trigger: Trigger) -> Plan:
+    """The image or repository is gone: record it once and stop (no error, no retry loop)."""
+    base = fresh(image, record, ctx.now())
+    base.status, base.updated_at = ImageStatus.SKIPPED, ctx.now()
+    base.remember(ctx.entry(Action.SKIPPED, ImageStatus.SKIPPED, reason, trigger))
+    return Plan(
+        record=base,
+        expected_version=record.version if record else 0,
+        action=Action.SKIPPED,
+        previous=record.status if record else None,
+        reason=reason,
+        announce=False,
+        metric="EventsSkipped",
+    )
+
+
+def scan_failed(ctx: GateContext, case: Case, reason: str) -> Plan:
+    base = fresh(case.image, case.record, ctx.now())
+    base.original_tags = merge_tags(base.original_tags, case.tags)
+    status = ImageStatus.SCAN_FAILED
+    updated = decided(ctx, base, case.decision, status, Action.SCAN_FAILED, reason, case.trigger)
+    return _plan(case, updated, Action.SCAN_FAILED, reason=reason)

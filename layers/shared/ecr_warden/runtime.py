@@ -1,0 +1,51 @@
+"""What every function's entry shares: rejecting bad input to the dead-letter queue, the policy source, and the
+AWS client wiring. No function's entry imports another's; they all import this."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ecr_warden.adapters.dead_letter import SqsDeadLetter
+from ecr_warden.adapters.policy_source import SsmPolicySource
+from ecr_warden.errors import PermanentError
+from ecr_warden.observability import MetricUnit, logger, metrics
+from ecr_warden.settings import FunctionSettings
+
+
+class DeadLetter(Protocol):
+    def send(self, event: Any, error: Exception, function_name: str) -> None: ...
+
+
+# One policy source per container: Powertools Parameters caches the parameter, this caches the parsed policy.
+_policy_sources: dict[str | None, SsmPolicySource] = {}
+
+
+def policy_source(settings: FunctionSettings) -> SsmPolicySource:
+    name = settings.policy_parameter_name
+    return _policy_sources.setdefault(name, SsmPolicySource(name))
+
+
+def forget_policy_sources() -> None:
+    """Tests switch parameters between cases."""
+    _policy_sources.clear()
+
+
+def reject(
+    raw: Any, error: PermanentError, settings: FunctionSettings, dead_letter: DeadLetter | None = None
+) -> dict[str, Any]:
+    """Bad input is answered once: logged with context, counted, parked in the dead-letter queue, never retried."""
+    detail_type = raw.get("detail-type") if isinstance(raw, dict) else None
+    event_id = raw.get("id") if isinstance(raw, dict) else None
+    logger.error(
+        "event rejected",
+        error=str(error),
+        error_type=type(error).__name__,
+        detail_type=detail_type,
+        event_id=event_id,
+    )
+    metrics.add_metric(name="RejectedEvents", unit=MetricUnit.Count, value=1)
+    if dead_letter is None and settings.dead_letter_queue_url:
+        dead_letter = SqsDeadLetter(settings.dead_letter_queue_url)
+    if dead_letter is not None:
+        dead_letter.send(raw, error, settings.function_name)
+    return {"status": "rejected", "error": str(error)}
