@@ -72,25 +72,84 @@ def _finding(i: int, digest: str, severity: str) -> dict[str, Any]:
     }
 
 
-def api_calls() -> dict[str, Any]:
-    import boto3
-    from botocore.stub import ANY, Stubber
-    from moto import mock_aws
+def _event(detail_type: str, source: str, detail: dict[str, Any]) -> Any:
+    from ecr_warden.contracts.parsing import parse_aws_event
 
+    return parse_aws_event(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "account": ACCOUNT,
+            "time": "2026-11-27T00:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": detail,
+        }
+    )
+
+
+def _scan_event(digest: str, tags: list[str], counts: dict[str, int]) -> Any:
+    return _event(
+        "Inspector2 Scan",
+        "aws.inspector2",
+        {
+            "scan-status": "INITIAL_SCAN_COMPLETE",
+            "image-digest": digest,
+            "image-tags": tags,
+            "repository-name": f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/{REPOSITORY}",
+            "finding-severity-counts": counts,
+        },
+    )
+
+
+def _own_push_event(digest: str) -> Any:
+    detail = {
+        "result": "SUCCESS",
+        "repository-name": REPOSITORY,
+        "image-digest": digest,
+        "action-type": "PUSH",
+        "image-tag": f"quarantined-{digest[7:19]}",
+    }
+    return _event("ECR Image Action", "aws.ecr", detail)
+
+
+def _gate_on_moto(client: Any, inspector: Any) -> Any:
+    """The scan gate wired to moto resources provisioned from template.yaml (Inspector through a Stubber)."""
     from ecr_warden.adapters.audit_store import DynamoAuditStore
     from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
     from ecr_warden.adapters.inspector import InspectorFindings
     from ecr_warden.adapters.registry import EcrRegistry
-    from ecr_warden.contracts.parsing import parse_aws_event
     from ecr_warden.domain.images import Scope
     from ecr_warden.gate.context import GateContext
     from ecr_warden.gate.dispatch import ScanGate
     from ecr_warden.gate.ports import Ports
     from ecr_warden.policy.load import default_policy
-    from ecr_warden_tools.local import moto_patches
-    from ecr_warden_tools.local.images import image_manifest
     from ecr_warden_tools.local.provision import Provisioner
     from ecr_warden_tools.local.template import Resolver, load_template, parameter_defaults
+
+    template = load_template(ROOT / "template.yaml")
+    resolver = Resolver(template, parameter_defaults(template), "us-east-1", ACCOUNT)
+    outputs = Provisioner(client, template, ROOT, resolver).run().outputs
+    return ScanGate(
+        GateContext(default_policy(), "enforce", ACCOUNT, "us-east-1", "dev"),
+        Ports(
+            registry=EcrRegistry(client("ecr")),
+            enhanced=InspectorFindings(inspector),
+            store=DynamoAuditStore(outputs["AuditTableName"], Scope(ACCOUNT, "us-east-1"), client("dynamodb")),
+            announcer=EventBridgeAnnouncer(outputs["DecisionBusName"], client("events")),
+        ),
+    )
+
+
+def api_calls() -> dict[str, Any]:
+    import boto3
+    from botocore.stub import ANY, Stubber
+    from moto import mock_aws
+
+    from ecr_warden_tools.local import moto_patches
+    from ecr_warden_tools.local.images import image_manifest
 
     moto_patches.apply()
     calls: Counter[str] = Counter()
@@ -107,105 +166,50 @@ def api_calls() -> dict[str, Any]:
                 clients[service] = made
             return clients[service]
 
-        template = load_template(ROOT / "template.yaml")
-        outputs = (
-            Provisioner(client, template, ROOT, Resolver(template, parameter_defaults(template), "us-east-1", ACCOUNT))
-            .run()
-            .outputs
-        )
-        ecr = client("ecr")
-        ecr.create_repository(repositoryName=REPOSITORY, imageTagMutability="IMMUTABLE")
         inspector = client("inspector2")
         stubber = Stubber(inspector)
         stubber.activate()
-        gate = ScanGate(
-            GateContext(default_policy(), "enforce", ACCOUNT, "us-east-1", "dev"),
-            Ports(
-                registry=EcrRegistry(ecr),
-                enhanced=InspectorFindings(inspector),
-                store=DynamoAuditStore(outputs["AuditTableName"], Scope(ACCOUNT, "us-east-1"), client("dynamodb")),
-                announcer=EventBridgeAnnouncer(outputs["DecisionBusName"], client("events")),
-            ),
-        )
+        gate = _gate_on_moto(client, inspector)
+        ecr = client("ecr")
+        ecr.create_repository(repositoryName=REPOSITORY, imageTagMutability="IMMUTABLE")
 
-        def scan_event(digest: str, tags: list[str], counts: dict[str, int]) -> Any:
-            return parse_aws_event(
-                {
-                    "version": "0",
-                    "id": str(uuid.uuid4()),
-                    "detail-type": "Inspector2 Scan",
-                    "source": "aws.inspector2",
-                    "account": ACCOUNT,
-                    "time": "2026-11-27T00:00:00Z",
-                    "region": "us-east-1",
-                    "resources": [],
-                    "detail": {
-                        "scan-status": "INITIAL_SCAN_COMPLETE",
-                        "image-digest": digest,
-                        "image-tags": tags,
-                        "repository-name": f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/{REPOSITORY}",
-                        "finding-severity-counts": counts,
-                    },
-                }
-            )
+        def push(seed: str, tag: str) -> str:
+            image = ecr.put_image(repositoryName=REPOSITORY, imageManifest=image_manifest(seed), imageTag=tag)
+            return str(image["image"]["imageId"]["imageDigest"])
 
-        def measure(name: str, action: Any) -> None:
+        def measure(name: str, event: Any) -> None:
             calls.clear()
-            outcome = action()
+            outcome = gate.handle(event)
             results[name] = {"calls": sum(calls.values()), "by_operation": dict(calls), "action": outcome.action}
 
-        bad = ecr.put_image(repositoryName=REPOSITORY, imageManifest=image_manifest("bench-bad"), imageTag="v1")[
-            "image"
-        ]["imageId"]["imageDigest"]
+        bad = push("bench-bad", "v1")
         findings = [_finding(i, bad, "CRITICAL" if i < 3 else "HIGH") for i in range(100)]
         for _ in range(2):  # the first delivery and its duplicate
             stubber.add_response("list_findings", {"findings": findings}, {"filterCriteria": ANY, "maxResults": 100})
-        critical = scan_event(bad, ["v1"], {"CRITICAL": 3, "HIGH": 97, "TOTAL": 100})
-        measure("critical, tagged single-platform, 100 findings (target <= 8)", lambda: gate.handle(critical))
-        measure("same CRITICAL event again (duplicate)", lambda: gate.handle(critical))
-
-        good = ecr.put_image(repositoryName=REPOSITORY, imageManifest=image_manifest("bench-good"), imageTag="v2")[
-            "image"
-        ]["imageId"]["imageDigest"]
-        clean = scan_event(good, ["v2"], {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 2, "TOTAL": 2})
-        measure("clean result (target <= 2)", lambda: gate.handle(clean))
-        measure("same clean event again (duplicate)", lambda: gate.handle(clean))
-
-        def own_push() -> Any:
-            return gate.handle(
-                parse_aws_event(
-                    {
-                        "version": "0",
-                        "id": "x",
-                        "detail-type": "ECR Image Action",
-                        "source": "aws.ecr",
-                        "account": ACCOUNT,
-                        "time": "2026-11-27T00:00:00Z",
-                        "region": "us-east-1",
-                        "resources": [],
-                        "detail": {
-                            "result": "SUCCESS",
-                            "repository-name": REPOSITORY,
-                            "image-digest": bad,
-                            "action-type": "PUSH",
-                            "image-tag": f"quarantined-{bad[7:19]}",
-                        },
-                    }
-                )
-            )
-
-        measure("ecr-warden's own quarantine push (loop safety)", own_push)
+        critical = _scan_event(bad, ["v1"], {"CRITICAL": 3, "HIGH": 97, "TOTAL": 100})
+        measure("critical, tagged single-platform, 100 findings (target <= 8)", critical)
+        measure("same CRITICAL event again (duplicate)", critical)
+        clean = _scan_event(push("bench-good", "v2"), ["v2"], {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 2})
+        measure("clean result (target <= 2)", clean)
+        measure("same clean event again (duplicate)", clean)
+        measure("ecr-warden's own quarantine push (loop safety)", _own_push_event(bad))
 
         started, count = time.perf_counter(), 50
         for i in range(count):
-            digest = ecr.put_image(
-                repositoryName=REPOSITORY, imageManifest=image_manifest(f"tp-{i}"), imageTag=f"tp-{i}"
-            )["image"]["imageId"]["imageDigest"]
-            gate.handle(scan_event(digest, [f"tp-{i}"], {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "TOTAL": 0}))
+            gate.handle(_scan_event(push(f"tp-{i}", f"tp-{i}"), [f"tp-{i}"], {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0}))
         results["throughput"] = round(count / (time.perf_counter() - started), 1)
     return results
 
 
+# What the template sets for the functions (each reads its settings when it is imported).
+FUNCTION_ENVIRONMENT = {
+    "AUDIT_TABLE_NAME": "ecr-warden-dev-audit-v2",
+    "DECISION_BUS_NAME": "ecr-warden-dev",
+    "DECISIONS_TOPIC_ARN": f"arn:aws:sns:us-east-1:{ACCOUNT}:ecr-warden-dev-decisions",
+    "NOTIFY_STATE_TABLE_NAME": "ecr-warden-dev-notify-state",
+    "FOLLOW_UP_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/ecr-warden-dev-follow-ups",
+    "SLACK_DEAD_LETTER_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/ecr-warden-dev-slack-dlq",
+}
 _HANDLER_IMPORT = """
 import importlib.util, time
 t = time.perf_counter()
@@ -224,7 +228,12 @@ print((time.perf_counter() - t) * 1000)
 
 
 def cold_start(function: str = "scan_gate", runs: int = 9, bare_service: str = "ecr") -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "shared"), "AWS_LAMBDA_FUNCTION_NAME": function}
+    env = {
+        **os.environ,
+        **FUNCTION_ENVIRONMENT,
+        "PYTHONPATH": str(ROOT / "layers" / "shared"),
+        "AWS_LAMBDA_FUNCTION_NAME": function,
+    }
 
     def once(code: str) -> float:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)

@@ -7,6 +7,7 @@ import pytest
 
 from ecr_warden.contracts.common import SeverityCounts
 from ecr_warden.domain.findings import Finding
+from ecr_warden.domain.images import ImageRef
 from ecr_warden.gate.evaluate import Verdict, can_skip_findings_read, evaluate
 from ecr_warden.policy.load import default_policy, parse_policy
 
@@ -20,7 +21,11 @@ def finding(cve: str, severity: str, **extra: object) -> Finding:
 
 def test_critical_blocks_under_default_policy() -> None:
     decision = evaluate(
-        default_policy(), "ses-base/api", DIGEST, ["v1"], [finding("CVE-1", "CRITICAL"), finding("CVE-2", "HIGH")], NOW
+        default_policy(),
+        ImageRef("ses-base/api", DIGEST),
+        ["v1"],
+        [finding("CVE-1", "CRITICAL"), finding("CVE-2", "HIGH")],
+        NOW,
     )
     assert decision.verdict is Verdict.BLOCK
     assert [f.id for f in decision.counted] == ["CVE-1"]
@@ -28,13 +33,13 @@ def test_critical_blocks_under_default_policy() -> None:
 
 
 def test_high_passes_under_default_policy() -> None:
-    decision = evaluate(default_policy(), "r/a", DIGEST, [], [finding("CVE-2", "HIGH")], NOW)
+    decision = evaluate(default_policy(), ImageRef("r/a", DIGEST), [], [finding("CVE-2", "HIGH")], NOW)
     assert decision.verdict is Verdict.PASS
 
 
 def test_tag_threshold() -> None:
     policy = parse_policy(json.dumps({"rules": [{"name": "r", "block_at": "CRITICAL", "tag_at": "HIGH"}]}))
-    assert evaluate(policy, "r/a", DIGEST, [], [finding("CVE-2", "HIGH")], NOW).verdict is Verdict.TAG
+    assert evaluate(policy, ImageRef("r/a", DIGEST), [], [finding("CVE-2", "HIGH")], NOW).verdict is Verdict.TAG
 
 
 def test_conditions_must_all_hold() -> None:
@@ -49,8 +54,8 @@ def test_conditions_must_all_hold() -> None:
     )
     weak = finding("CVE-1", "CRITICAL", fix_available=True, exploit_available=False, cvss=9.8)
     strong = finding("CVE-2", "CRITICAL", fix_available=True, exploit_available=True, cvss=9.8)
-    assert evaluate(policy, "r/a", DIGEST, [], [weak], NOW).verdict is Verdict.PASS
-    assert evaluate(policy, "r/a", DIGEST, [], [weak, strong], NOW).verdict is Verdict.BLOCK
+    assert evaluate(policy, ImageRef("r/a", DIGEST), [], [weak], NOW).verdict is Verdict.PASS
+    assert evaluate(policy, ImageRef("r/a", DIGEST), [], [weak, strong], NOW).verdict is Verdict.BLOCK
 
 
 def test_active_exemption_and_expired_exemption() -> None:
@@ -67,24 +72,24 @@ def test_active_exemption_and_expired_exemption() -> None:
     active = parse_policy(policy_expiring(NOW + timedelta(days=1)))
     expired = parse_policy(policy_expiring(NOW - timedelta(seconds=1)))
     findings = [finding("CVE-1", "CRITICAL")]
-    decision = evaluate(active, "r/a", DIGEST, [], findings, NOW)
+    decision = evaluate(active, ImageRef("r/a", DIGEST), [], findings, NOW)
     assert decision.verdict is Verdict.PASS
     assert decision.exempted == ["CVE-1"]
-    assert evaluate(expired, "r/a", DIGEST, [], findings, NOW).verdict is Verdict.BLOCK
+    assert evaluate(expired, ImageRef("r/a", DIGEST), [], findings, NOW).verdict is Verdict.BLOCK
 
 
 def test_fingerprint_depends_on_the_findings_behind_the_verdict() -> None:
     policy = default_policy()
-    a = evaluate(policy, "r/a", DIGEST, [], [finding("CVE-1", "CRITICAL"), finding("CVE-9", "LOW")], NOW)
-    b = evaluate(policy, "r/a", DIGEST, [], [finding("CVE-1", "CRITICAL")], NOW)
-    c = evaluate(policy, "r/a", DIGEST, [], [finding("CVE-1", "CRITICAL"), finding("CVE-3", "CRITICAL")], NOW)
+    a = evaluate(policy, ImageRef("r/a", DIGEST), [], [finding("CVE-1", "CRITICAL"), finding("CVE-9", "LOW")], NOW)
+    b = evaluate(policy, ImageRef("r/a", DIGEST), [], [finding("CVE-1", "CRITICAL")], NOW)
+    c = evaluate(policy, ImageRef("r/a", DIGEST), [], [finding("CVE-1", "CRITICAL"), finding("CVE-3", "CRITICAL")], NOW)
     assert a.fingerprint == b.fingerprint
     assert a.fingerprint != c.fingerprint
 
 
 def test_audit_rule() -> None:
     policy = parse_policy(json.dumps({"rules": [{"name": "r", "audit": True}]}))
-    assert evaluate(policy, "r/a", DIGEST, [], [finding("CVE-1", "CRITICAL")], NOW).audit
+    assert evaluate(policy, ImageRef("r/a", DIGEST), [], [finding("CVE-1", "CRITICAL")], NOW).audit
 
 
 @pytest.mark.parametrize(

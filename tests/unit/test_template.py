@@ -3,23 +3,15 @@ patterns that select exactly the sample events each function handles."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
 import pytest
 
-from ecr_warden.adapters import (
-    audit_store,
-    dead_letter,
-    decision_bus,
-    follow_up,
-    inspector,
-    notify_state,
-    policy_source,
-    registry,
-    slack,
-    sns,
-)
+from ecr_warden import actions
+from ecr_warden.gate import entry as gate_entry
+from ecr_warden.notify import entry as notifier_entry
 from ecr_warden_tools.local import moto_patches
 from ecr_warden_tools.local.template import load_template
 from tests.conftest import EVENTS, TEMPLATE, load_event
@@ -51,32 +43,32 @@ def _actions(function: str) -> set[str]:
     return {action for statement in statements for action in statement["Action"]}
 
 
-def test_scan_gate_iam_mirrors_its_adapters() -> None:
-    needed = (
-        registry.IAM_ACTIONS
-        | inspector.IAM_ACTIONS
-        | audit_store.IAM_ACTIONS
-        | decision_bus.IAM_ACTIONS
-        | dead_letter.IAM_ACTIONS
-        | policy_source.IAM_ACTIONS
-    )
+def _declared(adapters: tuple[type, ...], remediations: tuple[str, ...] = ()) -> frozenset[str]:
+    """What a function's adapters (their module's IAM_ACTIONS) and remediation actions declare they need."""
+    needed = frozenset().union(*(importlib.import_module(a.__module__).IAM_ACTIONS for a in adapters))
+    return needed | actions.permissions_of(*remediations)
+
+
+def test_scan_gate_iam_mirrors_its_adapters_and_actions() -> None:
+    needed = _declared(gate_entry.ADAPTERS, gate_entry.REMEDIATIONS)
     granted = _actions("ScanGateFunction")
     assert needed <= granted, f"missing: {needed - granted}"
     assert granted == needed, f"more than needed: {granted - needed}"
 
 
 def test_notifier_iam_mirrors_its_adapters_and_never_touches_ecr() -> None:
-    needed = (
-        slack.IAM_ACTIONS
-        | sns.IAM_ACTIONS
-        | notify_state.IAM_ACTIONS
-        | follow_up.IAM_ACTIONS
-        | dead_letter.IAM_ACTIONS
-        | policy_source.IAM_ACTIONS
-    )
     granted = _actions("NotifierFunction")
-    assert granted == needed
+    assert granted == _declared(notifier_entry.ADAPTERS)
     assert not any(action.startswith("ecr:") for action in granted)
+
+
+def test_every_remediation_action_declares_its_input_and_permissions() -> None:
+    assert actions.ACTIONS, "no remediation action registered"
+    for name, action in actions.ACTIONS.items():
+        assert action.name == name
+        assert action.permissions, f"{name} declares no IAM permissions"
+        assert all(":" in permission for permission in action.permissions)
+        assert action.input_model.model_json_schema()["properties"], f"{name} has no input fields"
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))

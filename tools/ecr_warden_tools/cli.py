@@ -261,6 +261,17 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
     scan.set_defaults(func=cmd_scan)
 
+    _admin_commands(sub)
+
+    demo = sub.add_parser("demo", help="run the core loop on a fresh embedded local stack and show what happens")
+    demo.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    demo.add_argument("--mode", choices=["enforce", "audit"], default="enforce")
+    demo.add_argument("--template", type=Path, default=None)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _admin_commands(sub: Any) -> None:
     release = sub.add_parser("release", help="restore a blocked image's recorded tags (audited)")
     release.add_argument("--repository", required=True)
     release.add_argument("--digest", required=True)
@@ -285,13 +296,6 @@ def build_parser() -> argparse.ArgumentParser:
     redrive.add_argument("--slack-secret", help="the stack's webhook secret if not ecr-warden/<env>/slack-webhook")
     _admin_options(redrive)
     redrive.set_defaults(func=cmd_slack_redrive)
-
-    demo = sub.add_parser("demo", help="run the core loop on a fresh embedded local stack and show what happens")
-    demo.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    demo.add_argument("--mode", choices=["enforce", "audit"], default="enforce")
-    demo.add_argument("--template", type=Path, default=None)
-    demo.set_defaults(func=cmd_demo)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from ecr_warden.domain.images import Scope
 from ecr_warden_tools.local.runtime import HandlerError
 
 if TYPE_CHECKING:
@@ -167,8 +168,7 @@ def cloudtrail_event(
     response: dict[str, Any] | None,
     identity: dict[str, Any],
     user_agent: str,
-    region: str,
-    account_id: str,
+    scope: Scope,
 ) -> dict[str, Any]:
     """An `AWS API Call via CloudTrail` event for an ECR call, in the shape CloudTrail delivers to EventBridge."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -178,9 +178,9 @@ def cloudtrail_event(
         "id": str(uuid.uuid4()),
         "detail-type": "AWS API Call via CloudTrail",
         "source": "aws.ecr",
-        "account": account_id,
+        "account": scope.account,
         "time": now,
-        "region": region,
+        "region": scope.region,
         "resources": [],
         "detail": {
             "eventVersion": "1.08",
@@ -188,7 +188,7 @@ def cloudtrail_event(
             "eventTime": now,
             "eventSource": "ecr.amazonaws.com",
             "eventName": operation,
-            "awsRegion": region,
+            "awsRegion": scope.region,
             "sourceIPAddress": "127.0.0.1",
             "userAgent": user_agent,
             "requestParameters": request_parameters or None,
@@ -198,7 +198,7 @@ def cloudtrail_event(
             "readOnly": False,
             "eventType": "AwsApiCall",
             "managementEvent": True,
-            "recipientAccountId": account_id,
+            "recipientAccountId": scope.account,
             "eventCategory": "Management",
         },
     }

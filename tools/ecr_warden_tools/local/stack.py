@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from ecr_warden.domain.images import Scope
 from ecr_warden_tools.local import moto_patches
 from ecr_warden_tools.local.catcher import SlackCatcher
 from ecr_warden_tools.local.provision import EventRule, ProvisionedStack, Provisioner, QueueSource
@@ -35,14 +36,13 @@ class LocalStack:
         slack_webhook_url: str | None = None,
         parameters: dict[str, str] | None = None,
         echo: Callable[[str], None] = print,
-        finding_events: bool = True,
     ) -> None:
         self.template_path = template_path.resolve()
         self.port, self.region = port, region
         self.slack_webhook_url = slack_webhook_url
         self.parameter_overrides = parameters or {}
         self.echo = echo
-        self.finding_events = finding_events
+        self.finding_events = True  # continuous-scan `Inspector2 Finding` events along with each scan
         self.scanner = Scanner(region, ACCOUNT_ID)
         self.provisioned = ProvisionedStack()
         self.runtimes: dict[str, FunctionRuntime] = {}
@@ -166,7 +166,7 @@ class LocalStack:
         for event in image_action_events(operation, request, response, self.region, ACCOUNT_ID):
             self.emit(event)
         identity = caller_identity(user_agent, self._role_of, ACCOUNT_ID)
-        self.emit(cloudtrail_event(operation, request, response, identity, user_agent, self.region, ACCOUNT_ID))
+        self.emit(cloudtrail_event(operation, request, response, identity, user_agent, Scope(ACCOUNT_ID, self.region)))
 
     def _role_of(self, function_name: str) -> str | None:
         spec = self.provisioned.function(function_name)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-from ecr_warden.contracts.decision import SCHEMA_VERSION, Action, DecisionDetail
+from ecr_warden.contracts.decision import SCHEMA_VERSION, DecisionDetail
 from ecr_warden.domain.findings import top
-from ecr_warden.domain.records import ImageRecord
 from ecr_warden.gate.context import GateContext, Trigger
 from ecr_warden.gate.evaluate import Decision
+from ecr_warden.gate.plan import Plan
 
 
-def decision_detail(
-    ctx: GateContext, record: ImageRecord, decision: Decision, action: Action, previous: str | None,
-    trigger: Trigger, tags: list[str] | None = None,
-) -> DecisionDetail:  # fmt: skip
+def decision_detail(ctx: GateContext, plan: Plan, decision: Decision, trigger: Trigger) -> DecisionDetail:
+    """The announcement of a carried-out plan: the record as it now stands, the action, the decision behind it."""
+    record = plan.record
     return DecisionDetail(
         schema_version=SCHEMA_VERSION,
         decision_id=str(uuid.uuid4()),
@@ -25,11 +24,11 @@ def decision_detail(
         mode=ctx.mode,
         repository=record.repository,
         digest=record.digest,
-        tags=tags if tags is not None else record.original_tags,
+        tags=list(plan.tags) if plan.tags is not None else record.original_tags,
         verdict=decision.verdict.value,
-        action=action,
+        action=plan.action,
         status=record.status.value,
-        previous_status=previous,
+        previous_status=plan.previous,
         rule=decision.rule,
         reasons=decision.reasons,
         severity_counts=decision.severity_counts,

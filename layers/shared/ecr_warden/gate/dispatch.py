@@ -25,6 +25,7 @@ from ecr_warden.gate import multiarch, transitions
 from ecr_warden.gate.acting import Actor
 from ecr_warden.gate.context import Case, GateContext, Outcome, Trigger
 from ecr_warden.gate.evaluate import Decision, Verdict, can_skip_findings_read, evaluate
+from ecr_warden.gate.plan import Plan
 from ecr_warden.gate.ports import Announcer, AuditStore, EnhancedFindings, Ports, Registry
 from ecr_warden.observability import MetricUnit, metrics
 
@@ -106,7 +107,7 @@ class ScanGate:
         return self._decide(image, tags, remaining, trigger, record)
 
     def _finding_opened(self, image: ImageRef, tags: list[str], finding: Finding, trigger: Trigger) -> Outcome:
-        alone = evaluate(self.ctx.policy, image.repository, image.digest, tags, [finding], self.ctx.now())
+        alone = evaluate(self.ctx.policy, image, tags, [finding], self.ctx.now())
         if alone.verdict is Verdict.PASS:
             return Outcome.noop(image, f"{finding.id} is below the thresholds")
         record = self.ports.store.get(image.repository, image.digest)
@@ -143,7 +144,7 @@ class ScanGate:
         record = record or self.ports.store.get(image.repository, image.digest)
         known_tags = merge_tags(record.original_tags if record else [], tags)
         ctx = self.ctx
-        decision = evaluate(ctx.policy, image.repository, image.digest, known_tags, findings, ctx.now(), ctx.audit_mode)
+        decision = evaluate(ctx.policy, image, known_tags, findings, ctx.now(), ctx.audit_mode)
         return self.actor.apply(Case(image, tags, decision, record, trigger))
 
     def _record_clean(self, image: ImageRef, tags: list[str], counts: dict[str, int], trigger: Trigger) -> Outcome:
@@ -176,7 +177,8 @@ class ScanGate:
         if previous is None:  # recorded before, or in a state that needs the full path
             stored = self.ports.store.get(image.repository, image.digest)
             return self.actor.apply(Case(image, tags, decision, stored, trigger))
-        detail = self.actor.executor.announce(record, decision, Action.PASSED, previous or None, trigger)
+        plan = Plan(record, record.version, Action.PASSED, ImageStatus(previous) if previous else None, CLEAN_REASON)
+        detail = self.actor.executor.announce(plan, decision, trigger)
         return Outcome(image.repository, image.digest, Action.PASSED, CLEAN_REASON, record.status, detail)
 
     def _scan_failed(self, image: ImageRef, tags: list[str], status: str, trigger: Trigger) -> Outcome:

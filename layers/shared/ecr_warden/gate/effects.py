@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ecr_warden.contracts.decision import Action, DecisionDetail
+from ecr_warden.contracts.decision import DecisionDetail
 from ecr_warden.domain.images import ImageRef
-from ecr_warden.domain.records import ImageRecord
 from ecr_warden.errors import WardenError
 from ecr_warden.gate.announce import decision_detail
 from ecr_warden.gate.context import GateContext, Outcome, Trigger
@@ -42,10 +41,7 @@ class Executor:
                 action=plan.action.value,
                 effects=[type(effect).__name__ for effect in plan.effects],
             )
-        detail = None
-        if plan.announce:
-            tags = list(plan.tags) if plan.tags is not None else None
-            detail = self.announce(record, decision, plan.action, plan.previous, trigger, tags)
+        detail = self.announce(plan, decision, trigger) if plan.announce else None
         return Outcome(image.repository, image.digest, plan.action, plan.reason, record.status, detail)
 
     def apply(self, image: ImageRef, effect: Effect) -> None:
@@ -61,10 +57,7 @@ class Executor:
         elif isinstance(effect, Archive):
             registry.archive(image.repository, image.digest)
 
-    def announce(
-        self, record: ImageRecord, decision: Decision, action: Action, previous: str | None, trigger: Trigger,
-        tags: list[str] | None = None,
-    ) -> DecisionDetail:  # fmt: skip
-        detail = decision_detail(self.ctx, record, decision, action, previous, trigger, tags)
+    def announce(self, plan: Plan, decision: Decision, trigger: Trigger) -> DecisionDetail:
+        detail = decision_detail(self.ctx, plan, decision, trigger)
         self.ports.announcer.publish(detail)
         return detail

@@ -26,8 +26,10 @@ from ecr_warden.observability import MetricUnit, logger, metrics
 from ecr_warden.runtime import DeadLetter, policy_source, reject
 from ecr_warden.settings import GateSettings
 
-# Every adapter the gate is wired with; its IAM is what these declare (tests/unit/test_template.py compares).
+# Every adapter the gate is wired with, and the remediation actions it runs itself (auto-release on close); its IAM
+# is what these declare (tests/unit/test_template.py compares).
 ADAPTERS = (EcrRegistry, InspectorFindings, DynamoAuditStore, EventBridgeAnnouncer, SqsDeadLetter, SsmPolicySource)
+REMEDIATIONS = ("release",)
 
 
 def build_gate(settings: GateSettings, account: str) -> ScanGate:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ecr_warden.contracts.common import SeverityCounts
 from ecr_warden.domain.findings import Finding, count_by_severity, top
+from ecr_warden.domain.images import ImageRef
 from ecr_warden.domain.severity import SEVERITY_RANK, severity_rank
 from ecr_warden.policy.model import Policy, Rule
 
@@ -58,13 +59,13 @@ def _counts(finding: Finding, rule: Rule) -> bool:
 
 def evaluate(
     policy: Policy,
-    repository: str,
-    digest: str,
+    image: ImageRef,
     tags: list[str],
     findings: list[Finding],
     now: datetime,
     audit_mode: bool = False,
 ) -> Decision:
+    repository, digest = image.repository, image.digest
     rule = policy.rule_for(repository)
     counts = count_by_severity(findings)
     if rule is None:

@@ -38,9 +38,7 @@ def block_through_indexes(actor: Actor, case: Case, info: ImageInfo, deployable:
     )  # fmt: skip
     listed = ", ".join(indexes)
     base = transitions.fresh(image, record, actor.ctx.now())
-    child = transitions.decided(
-        actor.ctx, base, case.decision, status, first.action, f"blocked through index(es) {listed}", case.trigger
-    )
+    child = transitions.decided(actor.ctx, base, case, status, first.action, f"blocked through index(es) {listed}")
     child.index_digests = merge_tags(child.index_digests, indexes)
     store.save(child, case.version)
     return Outcome(image.repository, image.digest, first.action, f"blocked index(es) {listed}", child.status,

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ecr_warden.contracts.decision import Action
+from ecr_warden.domain.images import ImageRef
 from ecr_warden.domain.records import ImageRecord, ImageStatus
 from ecr_warden.errors import TagConflictError
 from ecr_warden.gate import transitions
-from ecr_warden.gate.context import Outcome, Trigger
+from ecr_warden.gate.context import Case, Outcome, Trigger
 from ecr_warden.gate.evaluate import Decision
+from ecr_warden.gate.plan import Plan
 from ecr_warden.gate.ports import Registry
 from ecr_warden.observability import MetricUnit, logger, metrics
 
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
 
 def release(actor: Actor, record: ImageRecord, decision: Decision, reason: str, trigger: Trigger) -> Outcome:
     ctx, store = actor.ctx, actor.ports.store
-    updated = transitions.decided(ctx, record, decision, ImageStatus.RELEASED, Action.RELEASED, reason, trigger)
+    case = Case(ImageRef(record.repository, record.digest), record.original_tags, decision, record, trigger)
+    updated = transitions.decided(ctx, record, case, ImageStatus.RELEASED, Action.RELEASED, reason)
     updated.released_fingerprint = record.fingerprint
     updated.released_from = record.status
     updated = store.save(updated, record.version)
@@ -37,7 +40,8 @@ def release(actor: Actor, record: ImageRecord, decision: Decision, reason: str, 
     logger.info(
         "released image", repository=record.repository, digest=record.digest, restored=restored, conflicts=conflicts
     )
-    detail = actor.executor.announce(updated, decision, Action.RELEASED, record.status, trigger, tags=restored)
+    plan = Plan(updated, updated.version, Action.RELEASED, record.status, reason, tags=tuple(restored))
+    detail = actor.executor.announce(plan, decision, trigger)
     return Outcome(record.repository, record.digest, Action.RELEASED, reason, updated.status, detail)
 
 

@@ -8,8 +8,10 @@ goes to RELEASED (admin or auto-release) or stays blocked; EXEMPT holds until it
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from ecr_warden.contracts.decision import Action
 from ecr_warden.domain.findings import top
@@ -43,14 +45,18 @@ def next_step(case: Case, now: datetime, auto_release_on_close: bool) -> Step:
     if record and previous is ImageStatus.EXEMPT and record.exempt_until and record.exempt_until > now:
         return Step.EXEMPT
     if decision.verdict is Verdict.BLOCK:
-        if record and previous is ImageStatus.RELEASED and record.released_fingerprint == decision.fingerprint:
-            return Step.NOTE_KEPT_RELEASED
-        return Step.NOTE_UPDATED if previous in BLOCKED else Step.BLOCK
+        return _blocking(record, decision)
     if previous in BLOCKED:
         return Step.AUTO_RELEASE if auto_release_on_close and not decision.audit else Step.NOTE_NOW_COMPLIANT
     if decision.verdict is Verdict.TAG:
         return Step.NOTE_UPDATED if previous is ImageStatus.TAGGED else Step.TAG
     return Step.PASS
+
+
+def _blocking(record: ImageRecord | None, decision: Decision) -> Step:
+    if record and record.status is ImageStatus.RELEASED and record.released_fingerprint == decision.fingerprint:
+        return Step.NOTE_KEPT_RELEASED  # the admin released exactly these findings
+    return Step.NOTE_UPDATED if record and record.status in BLOCKED else Step.BLOCK
 
 
 def _same_decision(previous: ImageStatus | None) -> Step:
@@ -95,11 +101,12 @@ def fresh(image: ImageRef, record: ImageRecord | None, now: datetime) -> ImageRe
 
 
 def decided(
-    ctx: GateContext, record: ImageRecord, decision: Decision, status: ImageStatus, action: Action, reason: str,
-    trigger: Trigger,
-) -> ImageRecord:  # fmt: skip
-    """The record after a decision: its status, the decision's identity and findings, one more history entry."""
-    updated = record.model_copy(
+    ctx: GateContext, base: ImageRecord, case: Case, status: ImageStatus, action: Action, reason: str | None = None
+) -> ImageRecord:
+    """The record after the case's decision: its status, the decision's identity and findings, one more history
+    entry (the decision's own reason unless another is given)."""
+    decision = case.decision
+    updated = base.model_copy(
         update={
             "status": status,
             "updated_at": ctx.now(),
@@ -112,7 +119,7 @@ def decided(
             "counted_ids": [f.id for f in decision.counted],
         }
     )
-    updated.remember(ctx.entry(action, status, reason, trigger))
+    updated.remember(ctx.entry(action, status, reason or decision.reasons[0], case.trigger))
     return updated
 
 
@@ -136,27 +143,23 @@ def decision_of(ctx: GateContext, record: ImageRecord) -> Decision:
 # -- plans ------------------------------------------------------------------------------------------------------
 
 
-def _plan(
-    case: Case, record: ImageRecord, action: Action, tags: list[str] | None = None, *,
-    effects: tuple[Effect, ...] = (), reason: str | None = None, announce: bool = True, metric: str | None = None,
-) -> Plan:  # fmt: skip
-    return Plan(
+def _plan(case: Case, record: ImageRecord, action: Action, tags: list[str] | None = None, **changes: Any) -> Plan:
+    """A plan for the case; `changes` sets the Plan's other fields (effects, reason, announce, metric)."""
+    plan = Plan(
         record=record,
         expected_version=case.version,
         action=action,
         previous=case.previous,
-        reason=reason if reason is not None else case.decision.reasons[0],
-        effects=effects,
-        announce=announce,
+        reason=case.decision.reasons[0],
         tags=tuple(tags) if tags is not None else None,
-        metric=metric,
     )
+    return replace(plan, **changes)
 
 
 def note(ctx: GateContext, case: Case, action: Action, reason: str, announce: bool) -> Plan:
     """Record a decision that changes nothing in ECR (the status stays)."""
     assert case.record is not None
-    updated = decided(ctx, case.record, case.decision, case.record.status, action, reason, case.trigger)
+    updated = decided(ctx, case.record, case, case.record.status, action, reason)
     return _plan(case, updated, action, reason=reason, announce=announce)
 
 
@@ -166,8 +169,7 @@ def quarantine(ctx: GateContext, case: Case, info: ImageInfo, manifest: Manifest
     base = fresh(case.image, case.record, ctx.now())
     base.original_tags = merge_tags(base.original_tags if base.status is not ImageStatus.PASSED else [], deployable)
     base.quarantine_tag = quarantine_tag
-    reason = case.decision.reasons[0]
-    updated = decided(ctx, base, case.decision, ImageStatus.QUARANTINED, Action.QUARANTINED, reason, case.trigger)
+    updated = decided(ctx, base, case, ImageStatus.QUARANTINED, Action.QUARANTINED)
     effects: list[Effect] = [] if quarantine_tag in info.tags else [AddTag(quarantine_tag, manifest)]
     effects.append(RemoveTags(tuple(deployable)))
     return _plan(case, updated, Action.QUARANTINED, deployable, effects=tuple(effects), metric="ImagesQuarantined")
@@ -176,8 +178,7 @@ def quarantine(ctx: GateContext, case: Case, info: ImageInfo, manifest: Manifest
 def archive(ctx: GateContext, case: Case, deployable: list[str]) -> Plan:
     base = fresh(case.image, case.record, ctx.now())
     base.original_tags = merge_tags(base.original_tags, deployable)
-    reason = case.decision.reasons[0]
-    updated = decided(ctx, base, case.decision, ImageStatus.ARCHIVED, Action.ARCHIVED, reason, case.trigger)
+    updated = decided(ctx, base, case, ImageStatus.ARCHIVED, Action.ARCHIVED)
     return _plan(case, updated, Action.ARCHIVED, deployable, effects=(Archive(),), metric="ImagesArchived")
 
 
@@ -185,8 +186,7 @@ def tag(ctx: GateContext, case: Case, manifest: Manifest) -> Plan:
     marker = ctx.policy.marker_tag(case.image.digest)
     base = fresh(case.image, case.record, ctx.now())
     base.original_tags, base.marker_tag = merge_tags(base.original_tags, case.tags), marker
-    reason = case.decision.reasons[0]
-    updated = decided(ctx, base, case.decision, ImageStatus.TAGGED, Action.TAGGED, reason, case.trigger)
+    updated = decided(ctx, base, case, ImageStatus.TAGGED, Action.TAGGED)
     effects = (AddTag(marker, manifest),)
     return _plan(case, updated, Action.TAGGED, case.tags, effects=effects, metric="ImagesTagged")
 
@@ -196,8 +196,7 @@ def passed(ctx: GateContext, case: Case, marker_removed: bool) -> Plan:
     if marker_removed:
         base.marker_tag = None
     base.original_tags = merge_tags(base.original_tags, case.tags)
-    reason = case.decision.reasons[0]
-    updated = decided(ctx, base, case.decision, ImageStatus.PASSED, Action.PASSED, reason, case.trigger)
+    updated = decided(ctx, base, case, ImageStatus.PASSED, Action.PASSED)
     return _plan(case, updated, Action.PASSED)
 
 
@@ -207,7 +206,7 @@ def audited(ctx: GateContext, case: Case, tags: list[str], action: Action) -> Pl
     base.original_tags = merge_tags(base.original_tags, tags)
     base.audit_action = action.value
     reason = "audit mode, nothing changed: " + case.decision.reasons[0]
-    updated = decided(ctx, base, case.decision, ImageStatus.AUDITED, action, reason, case.trigger)
+    updated = decided(ctx, base, case, ImageStatus.AUDITED, action, reason)
     return _plan(case, updated, action, tags)
 
 
@@ -260,6 +259,5 @@ def skipped(ctx: GateContext, image: ImageRef, record: ImageRecord | None, reaso
 def scan_failed(ctx: GateContext, case: Case, reason: str) -> Plan:
     base = fresh(case.image, case.record, ctx.now())
     base.original_tags = merge_tags(base.original_tags, case.tags)
-    status = ImageStatus.SCAN_FAILED
-    updated = decided(ctx, base, case.decision, status, Action.SCAN_FAILED, reason, case.trigger)
+    updated = decided(ctx, base, case, ImageStatus.SCAN_FAILED, Action.SCAN_FAILED, reason)
     return _plan(case, updated, Action.SCAN_FAILED, reason=reason)
