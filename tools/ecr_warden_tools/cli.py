@@ -213,6 +213,28 @@ def cmd_slack_redrive(args: argparse.Namespace) -> int:
     return 0 if not failed else 1
 
 
+def cmd_migrate_audit(args: argparse.Namespace) -> int:
+    from ecr_warden.adapters.aws import client
+    from ecr_warden.domain.images import Scope
+    from ecr_warden_tools.migrate import NothingToMigrate, migrate_audit
+
+    deployment = _deployment(args)
+    account = args.account or str(client("sts").get_caller_identity()["Account"])
+    try:
+        report = migrate_audit(
+            client("dynamodb"),
+            deployment.legacy_audit_table,
+            deployment.audit_table,
+            Scope(account, deployment.region),
+            dry_run=args.dry_run,
+        )
+    except NothingToMigrate as exc:
+        print(str(exc))
+        return 0
+    print(("dry run: " if args.dry_run else "") + report.summary())
+    return 0
+
+
 def _admin_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--environment", default="dev", help="EnvironmentName of the deployment")
     parser.add_argument("--region", default="us-east-1")
@@ -296,6 +318,14 @@ def _admin_commands(sub: Any) -> None:
     redrive.add_argument("--slack-secret", help="the stack's webhook secret if not ecr-warden/<env>/slack-webhook")
     _admin_options(redrive)
     redrive.set_defaults(func=cmd_slack_redrive)
+
+    migrate = sub.add_parser(
+        "migrate-audit", help="copy audit records of a version before 0.2 into the account/region-keyed table"
+    )
+    migrate.add_argument("--account", help="account the old deployment ran in (default: the caller's account)")
+    migrate.add_argument("--dry-run", action="store_true", help="count what would be copied, write nothing")
+    _admin_options(migrate)
+    migrate.set_defaults(func=cmd_migrate_audit)
 
 
 def main(argv: list[str] | None = None) -> int:
