@@ -64,7 +64,7 @@ def _follow_ups(raw: dict[str, Any], context: Any, notifier: Notifier) -> dict[s
         body = json.loads(record.body)
         if body.get("kind") == "slack":
             return "sent" if notifier.send_deferred(body) else "parked"
-        image = body.get("image") or _image_of_legacy_flush(body, record)
+        image = body.get("image") or _image_of_legacy_flush(body)
         result = notifier.on_window_closed(image)
         logger.info("follow-up window closed", image=image, result=result)
         return result
@@ -75,8 +75,7 @@ def _follow_ups(raw: dict[str, Any], context: Any, notifier: Notifier) -> dict[s
     return dict(response)
 
 
-def _image_of_legacy_flush(body: dict[str, Any], record: Any) -> str:
-    """A flush queued by a version before 0.2 names repository and digest only; that version ran in one account
-    and region, which are the queue's own."""
-    account = str(record.event_source_arn).split(":")[4]
-    return f"{account}#{record.aws_region}#{body['repository']}@{body['digest']}"
+def _image_of_legacy_flush(body: dict[str, Any]) -> str:
+    """A flush queued by a version before 0.2 names repository and digest; that version kept the image's queued
+    updates under "<repository>@<digest>", and they are still there."""
+    return f"{body['repository']}@{body['digest']}"
