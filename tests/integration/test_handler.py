@@ -93,3 +93,14 @@ def test_invalid_policy_keeps_the_last_valid_one(aws: Env, handler: Any, caplog:
     assert source.get() == good
     rejected = [r for r in caplog.records if r.getMessage().startswith("policy rejected")]
     assert len(rejected) == 1  # reported once per bad version, not per event
+
+
+@pytest.mark.parametrize(
+    "name", ["inspector2-scan-ec2.json", "inspector2-scan-lambda.json", "inspector2-finding-lambda.json"]
+)
+def test_events_about_other_resources_are_ignored_without_a_dead_letter(aws: Env, handler: Any, name: str) -> None:
+    result = handler(load_event(name), Context())
+    assert result["status"] == "ignored"
+    assert "not an ECR image" in result["reason"]
+    assert _dead_letters(aws) == []
+    assert aws.counter.calls["ecr:DescribeImages"] == 0

@@ -14,7 +14,7 @@ from ecr_warden.contracts.aws_events import (
 )
 from ecr_warden.contracts.common import parse_aws_timestamp, repository_name_from
 from ecr_warden.contracts.parsing import parse_aws_event
-from ecr_warden.errors import EventValidationError, UnsupportedEventError
+from ecr_warden.errors import EventValidationError, ForeignEventError, UnsupportedEventError
 from tests.conftest import EVENTS, load_event
 
 MODEL_BY_PREFIX = {
@@ -24,7 +24,11 @@ MODEL_BY_PREFIX = {
     "inspector2-finding": Inspector2FindingEvent,
     "cloudtrail": CloudTrailEcrEvent,
 }
-SAMPLES = sorted(p.name for p in EVENTS.glob("*.json") if not p.name.startswith("ecr-warden-"))
+# Well-formed Inspector events about resources ecr-warden does not guard.
+FOREIGN = {"inspector2-scan-ec2.json", "inspector2-scan-lambda.json", "inspector2-finding-lambda.json"}
+SAMPLES = sorted(
+    p.name for p in EVENTS.glob("*.json") if not p.name.startswith("ecr-warden-") and p.name not in FOREIGN
+)
 
 
 def test_every_detail_type_has_samples() -> None:
@@ -125,10 +129,10 @@ def test_not_an_object() -> None:
         parse_aws_event(["a", "list"])
 
 
-def test_finding_for_a_lambda_function_is_rejected() -> None:
+def test_finding_for_a_lambda_function_is_foreign_not_malformed() -> None:
     raw = load_event("inspector2-finding-critical-active.json")
     raw["detail"]["resources"] = [{"type": "AWS_LAMBDA_FUNCTION", "id": "arn:aws:lambda:us-east-1:1:function:f"}]
-    with pytest.raises(EventValidationError, match="AWS_ECR_CONTAINER_IMAGE"):
+    with pytest.raises(ForeignEventError, match="AWS_LAMBDA_FUNCTION: not an ECR image"):
         parse_aws_event(raw)
 
 
@@ -147,3 +151,16 @@ def test_decision_event_of_an_unknown_major_version_is_rejected() -> None:
     raw["detail"]["schema_version"] = "2.0"
     with pytest.raises(EventValidationError, match="schema_version"):
         validate_model(DecisionEvent, raw, what="decision event")
+
+
+@pytest.mark.parametrize("name", sorted(FOREIGN))
+def test_events_about_other_resources_are_foreign_not_malformed(name: str) -> None:
+    with pytest.raises(ForeignEventError, match="not an ECR image"):
+        parse_aws_event(load_event(name))
+
+
+def test_a_malformed_ecr_scan_is_still_malformed() -> None:
+    raw = load_event("inspector2-scan-critical.json")
+    del raw["detail"]["image-digest"]
+    with pytest.raises(EventValidationError, match="image-digest"):
+        parse_aws_event(raw)

@@ -122,6 +122,45 @@ def test_rules_select_exactly_each_functions_events(name: str) -> None:
     assert notifier is name.startswith("ecr-warden-decision")
 
 
+# Every resource type Inspector scans (botocore's inspector2 ResourceType/CoverageResourceType enums).
+INSPECTOR_RESOURCE_TYPES = [
+    "AWS_EC2_INSTANCE",
+    "AWS_ECR_REPOSITORY",
+    "AWS_LAMBDA_FUNCTION",
+    "CODE_REPOSITORY",
+    "MACHINE_IMAGE",
+    "Microsoft.Compute/virtualMachines",
+    "Microsoft.ContainerRegistry/registry/containerImage",
+    "Microsoft.ContainerRegistry/registry/containerRepository",
+    "Microsoft.ContainerRegistry/registries",
+    "Microsoft.Web/sites",
+]
+
+
+@pytest.mark.parametrize("resource_type", INSPECTOR_RESOURCE_TYPES)
+def test_scans_and_findings_of_other_resources_never_reach_the_gate(resource_type: str) -> None:
+    resource_id = f"{resource_type.lower()}/example-1"
+    finding = load_event("inspector2-finding-critical-active.json")
+    finding["resources"] = [resource_id]
+    finding["detail"]["resources"] = [{"type": resource_type, "id": resource_id}]
+    scan = load_event("inspector2-scan-critical.json")
+    scan["resources"] = [resource_id]
+    for key in ("repository-name", "image-digest", "image-tags"):
+        scan["detail"].pop(key)
+    for event in (finding, scan):
+        assert not any(_matches(p, event) for p in _patterns("ScanGateFunction")), resource_type
+    # a scan that names a repository outside ECR (another registry) does not match either
+    scan["detail"].update({"repository-name": f"{resource_id}/repo", "image-digest": "sha256:" + "1" * 64})
+    assert not any(_matches(p, scan) for p in _patterns("ScanGateFunction"))
+
+
+@pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov"])
+def test_ecr_scans_match_in_every_partition(partition: str) -> None:
+    scan = load_event("inspector2-scan-critical.json")
+    scan["detail"]["repository-name"] = f"arn:{partition}:ecr:us-east-1:123456789012:repository/ses-base/api-server"
+    assert any(_matches(p, scan) for p in _patterns("ScanGateFunction"))
+
+
 def test_finding_rule_ignores_non_container_findings() -> None:
     raw = load_event("inspector2-finding-critical-active.json")
     raw["detail"]["resources"] = [{"type": "AWS_LAMBDA_FUNCTION", "id": "arn:aws:lambda:us-east-1:1:function:f"}]

@@ -24,6 +24,15 @@ class UnsupportedEventError(PermanentError):
         super().__init__(f"unsupported event: source={source!r} detail-type={detail_type!r}")
 
 
+class ForeignEventError(WardenError):
+    """A well-formed event about something ecr-warden does not guard (an EC2 instance's scan, a Lambda
+    function's finding): ignored and counted, never parked in a dead-letter queue, never alarmed on."""
+
+    def __init__(self, detail_type: str, resource: str) -> None:
+        self.detail_type, self.resource = detail_type, resource
+        super().__init__(f"{detail_type} about {resource}: not an ECR image")
+
+
 class ConfigurationError(PermanentError):
     """Deployment or policy configuration is wrong; an operator must fix it."""
 

@@ -8,7 +8,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ecr_warden.contracts.aws_events import EVENT_MODELS, AwsEvent
-from ecr_warden.errors import EventValidationError, UnsupportedEventError
+from ecr_warden.errors import EventValidationError, ForeignEventError, UnsupportedEventError
+
+ECR_IMAGE_RESOURCE = "AWS_ECR_CONTAINER_IMAGE"
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -39,5 +41,23 @@ def parse_aws_event(raw: Any) -> AwsEvent:
     model = EVENT_MODELS.get((str(source), str(detail_type)))
     if model is None:
         raise UnsupportedEventError(source=str(source), detail_type=str(detail_type))
+    _refuse_foreign(str(detail_type), raw.get("detail"))
     event: AwsEvent = validate_model(model, raw, what=str(detail_type))  # type: ignore[assignment]
     return event
+
+
+def _refuse_foreign(detail_type: str, detail: Any) -> None:
+    """Inspector uses one detail-type for every resource it scans. An event that is well-formed for another
+    resource type is not bad input: it is not ours (ForeignEventError). A malformed ECR event still fails
+    validation."""
+    if not isinstance(detail, Mapping):
+        return
+    if detail_type == "Inspector2 Scan" and "repository-name" not in detail and "image-digest" not in detail:
+        resource = detail.get("instance-id") or "a resource other than an ECR image"
+        raise ForeignEventError(detail_type, str(resource))
+    if detail_type == "Inspector2 Finding":
+        resources = detail.get("resources")
+        if isinstance(resources, list) and resources and all(isinstance(r, Mapping) for r in resources):
+            types = [str(r.get("type")) for r in resources]
+            if ECR_IMAGE_RESOURCE not in types:
+                raise ForeignEventError(detail_type, ", ".join(types))

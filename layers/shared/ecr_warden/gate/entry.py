@@ -18,7 +18,7 @@ from ecr_warden.adapters.registry import EcrRegistry
 from ecr_warden.contracts.aws_events import AwsEvent
 from ecr_warden.contracts.parsing import parse_aws_event
 from ecr_warden.domain.images import Scope
-from ecr_warden.errors import ConcurrentUpdateError, PermanentError
+from ecr_warden.errors import ConcurrentUpdateError, ForeignEventError, PermanentError
 from ecr_warden.gate.context import GateContext, Outcome
 from ecr_warden.gate.dispatch import ScanGate
 from ecr_warden.gate.ports import Ports
@@ -59,6 +59,10 @@ def process(
     try:
         event = parse_aws_event(raw)
         gate = gate_factory(settings, event.account)
+    except ForeignEventError as foreign:
+        logger.info("event ignored: not about an ECR image", reason=str(foreign))
+        metrics.add_metric(name="ForeignEventsIgnored", unit=MetricUnit.Count, value=1)
+        return {"status": "ignored", "reason": str(foreign)}
     except PermanentError as error:
         return reject(raw, error, settings, dead_letter)
     logger.append_keys(detail_type=event.detail_type, event_id=event.id)
