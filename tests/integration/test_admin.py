@@ -55,9 +55,36 @@ def test_release_in_an_immutable_repository_keeps_conflicting_tags_out(aws: Env)
     aws.enhanced.findings[(REPOSITORY, digest)] = list(CRITICAL)
     aws.gate().handle(events.inspector_scan(digest, ["v1"], {"CRITICAL": 1, "TOTAL": 2}))
     aws.push("v1", "someone-else")  # while quarantined, v1 was pushed again for a fixed image
+    newer = aws.ecr.describe_images(repositoryName=REPOSITORY, imageIds=[{"imageTag": "v1"}])["imageDetails"][0]
     outcome = admin.release(DEPLOYMENT, REPOSITORY, digest, reason="fixed elsewhere", by="bob")
-    assert "not restored (tag now on another image): v1" in outcome.reason
+    assert outcome.action == "release_incomplete"  # never "released" when a recorded tag did not come back
+    assert f"not restored (now on another image): v1 -> {newer['imageDigest']}" in outcome.reason
+    assert "restored: none" in outcome.reason
     assert aws.tags(digest) == ["quarantined-" + digest[7:19]]  # never left without a tag
+    announced = aws.decisions()[-1]
+    assert announced["action"] == "release_incomplete"
+    assert announced["not_restored"] == {"v1": newer["imageDigest"]}
+    assert announced["tags"] == []
+    again = admin.release(DEPLOYMENT, REPOSITORY, digest, reason="again", by="bob")
+    assert again.action == "release_incomplete"  # a re-run says so again
+
+
+def test_cli_release_exits_3_and_says_what_to_do_when_tags_are_not_restored(
+    aws: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ecr_warden_tools.cli import main
+
+    aws.create_repository()
+    digest = aws.push("v1", "bad")
+    aws.enhanced.findings[(REPOSITORY, digest)] = list(CRITICAL)
+    aws.gate().handle(events.inspector_scan(digest, ["v1"], {"CRITICAL": 1, "TOTAL": 2}))
+    aws.push("v1", "someone-else")
+    code = main(["release", "--repository", REPOSITORY, "--digest", digest, "--reason", "ok", "--by", "bob"])
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert out.startswith("release_incomplete:")
+    assert "restored tags: (none)" in out
+    assert f"use its digest ({REPOSITORY}@{digest}) or push a new tag" in err
 
 
 def test_release_of_an_unknown_image_is_a_clear_error(aws: Env) -> None:

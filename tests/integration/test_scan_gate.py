@@ -47,7 +47,7 @@ def test_critical_scan_quarantines_and_keeps_the_image(aws: Env) -> None:
     assert decision["action"] == "quarantined"
     assert decision["tags"] == ["v1.2.3"]
     assert decision["top_findings"][0]["id"] == "CVE-2024-6387"
-    assert decision["schema_version"] == "1.0"
+    assert decision["schema_version"] == "1.1"
 
 
 def test_critical_decision_stays_within_eight_calls(aws: Env) -> None:

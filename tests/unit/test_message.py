@@ -141,3 +141,23 @@ def test_follow_up_lists_the_updates() -> None:
     payload = message.slack_message(decision(action=Action.UPDATED), updates)
     assert "(3 updates)" in payload["blocks"][0]["text"]["text"]
     assert "Updates in the last window (3)" in _text(payload)
+
+
+def test_an_incomplete_release_says_which_tags_did_not_come_back_and_what_to_do() -> None:
+    other = "sha256:" + "d" * 64
+    detail = decision(action="release_incomplete", status="RELEASED", tags=["stable"], not_restored={"v1.2.3": other})
+    text = json.dumps(message.slack_message(detail), ensure_ascii=False)
+    assert "Released, tags not all restored: ses-base/api-server:stable" in text
+    assert f"`v1.2.3` (now on `{other[:19]}…`)" in text
+    assert "deploy it by digest, or push a new tag" in text
+    assert message.sns_attributes(detail)["action"]["StringValue"] == "release_incomplete"
+
+
+def test_a_reused_tag_names_both_images() -> None:
+    other = "sha256:" + "e" * 64
+    detail = decision(action="tag_reused", tags=["v1.2.3"], tag_now_on=other)
+    text = json.dumps(message.slack_message(detail), ensure_ascii=False)
+    assert "Tag of a quarantined image reused: ses-base/api-server:v1.2.3" in text
+    assert f"now points at `{other[:19]}…`" in text
+    assert DIGEST[:19] in text
+    assert message.sns_document(detail)["decision"]["tag_now_on"] == other

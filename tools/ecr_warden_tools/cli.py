@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+EXIT_INCOMPLETE = 3  # release: done, but some recorded tags now point at other images and were not restored
 
 
 def _default_template() -> Path:
@@ -175,7 +176,15 @@ def cmd_release(args: argparse.Namespace) -> int:
     print(f"{outcome.action}: {args.repository}@{args.digest} ({outcome.reason})")
     if outcome.announced is not None:
         print(f"restored tags: {', '.join(outcome.announced.tags) or '(none)'}")
-    return 0
+    if outcome.action != "release_incomplete":
+        return 0
+    print(
+        "not every recorded tag could be restored: those tags now point at other images and were left alone.\n"
+        f"to deploy this image, use its digest ({args.repository}@{args.digest}) or push a new tag onto it; "
+        "ecr-warden no longer removes tags from it.",
+        file=sys.stderr,
+    )
+    return EXIT_INCOMPLETE
 
 
 def cmd_exempt(args: argparse.Namespace) -> int:

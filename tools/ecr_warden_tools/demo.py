@@ -138,6 +138,16 @@ def run_demo(template: Path, port: int = 0, mode: str = "enforce", say: Any = pr
             f"v1.2.3-hotfix pullable: {_pullable(ecr, 'v1.2.3-hotfix')}"
         )
         _show_record(stack, bad_digest, say)
+        slack_seen = _show_notifications(stack, inbox, slack_seen, say)
+
+        say("\npushing a different image as v1.2.3 (IMMUTABLE, yet the tag is free: quarantine took it away) …")
+        impostor = image_manifest("api-server-v1.2.3-rebuilt")
+        impostor_digest = ecr.put_image(repositoryName=REPOSITORY, imageManifest=impostor, imageTag="v1.2.3")[
+            "image"
+        ]["imageId"]["imageDigest"]
+        stack.wait_idle()
+        say(f"  v1.2.3 now points at {impostor_digest[:19]}…; the quarantined image is {bad_digest[:19]}…")
+        _show_record(stack, bad_digest, say)
         _show_notifications(stack, inbox, slack_seen, say)
         return {
             "quarantined": _record(stack, bad_digest),

@@ -54,9 +54,12 @@ class Release(RemediationAction[ReleaseRequest]):
         if record is None:
             raise ReleaseError(f"{image}: ecr-warden has no record of this image")
         if record.status is ImageStatus.RELEASED:
-            restored, _conflicts = restore.restore_in_ecr(registry, record)
-            reason = f"already released; tags in place: {restored or '-'}"
-            return Outcome(request.repository, request.digest, Action.NOOP, reason, record.status)
+            restored, conflicts = restore.restore_in_ecr(registry, record)
+            reason = f"already released; tags in place: {', '.join(restored) or 'none'}"
+            if conflicts:
+                reason += f"; not restored (now on another image): {', '.join(conflicts)}"
+            action = Action.RELEASE_INCOMPLETE if conflicts else Action.NOOP
+            return Outcome(request.repository, request.digest, action, reason, record.status)
         if record.status not in (*BLOCKED, ImageStatus.TAGGED, ImageStatus.AUDITED):
             raise ReleaseError(f"{image} is {record.status.value}: there is nothing to release")
         decision = transitions.decision_of(gate.ctx, record)

@@ -7,6 +7,7 @@ by `ecr-warden migrate-audit` (see the README's "Upgrading")."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -17,9 +18,24 @@ from ecr_warden.domain.images import Scope
 from ecr_warden.domain.records import HistoryEntry, ImageRecord, ImageStatus
 from ecr_warden.errors import ConcurrentUpdateError
 
+# TransactWriteItems is authorised by the actions it contains (PutItem).
 IAM_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"})
 # A clean result may be written without reading first while the image is in none of the states below.
 _QUIET_STATUSES = [ImageStatus.PASSED, ImageStatus.PENDING, ImageStatus.SKIPPED, ImageStatus.SCAN_FAILED]
+
+
+TAG_CLAIM = "tag#"  # sort-key prefix of a tag claim (image digests start with their algorithm, e.g. "sha256:")
+MAX_TRANSACTION = 100  # DynamoDB's TransactWriteItems limit
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    """A failed condition, alone or as the reason a transaction was cancelled."""
+    if error_code(exc) == "ConditionalCheckFailedException":
+        return True
+    reasons = (getattr(exc, "response", None) or {}).get("CancellationReasons") or []
+    return error_code(exc) == "TransactionCanceledException" and any(
+        r.get("Code") == "ConditionalCheckFailed" for r in reasons
+    )
 
 
 def partition_key(scope: Scope, repository: str) -> str:
@@ -76,8 +92,10 @@ class DynamoAuditStore:
         item = response.get("Item")
         return ImageRecord.model_validate(self._deserialize(item)) if item else None
 
-    def save(self, record: ImageRecord, expected_version: int) -> ImageRecord:
-        """Write the whole record if nobody else wrote it since `expected_version` was read."""
+    def save(self, record: ImageRecord, expected_version: int, claims: Sequence[str] = ()) -> ImageRecord:
+        """Write the whole record if nobody else wrote it since `expected_version` was read. `claims`: tags
+        this image gives up (quarantine), remembered in the same transaction so that a later push of one of them
+        onto another image is recognised (see mark_tag_reused)."""
         updated = record.model_copy(
             update={"version": expected_version + 1, "account": self.scope.account, "region": self.scope.region}
         )
@@ -85,20 +103,63 @@ class DynamoAuditStore:
             "pk": partition_key(self.scope, record.repository),
             **updated.model_dump(mode="json", exclude_none=True),
         }
-        condition = "attribute_not_exists(pk)" if expected_version == 0 else "version = :expected"
-        values = {} if expected_version == 0 else {":expected": {"N": str(expected_version)}}
+        put: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Item": self._serialize(item),
+            "ConditionExpression": "attribute_not_exists(pk)" if expected_version == 0 else "version = :expected",
+        }
+        if expected_version:
+            put["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
         try:
-            self.dynamodb.put_item(
-                TableName=self.table_name,
-                Item=self._serialize(item),
-                ConditionExpression=condition,
-                **({"ExpressionAttributeValues": values} if values else {}),
-            )
+            if claims:
+                self._put_with_claims(put, record, list(claims))
+            else:
+                self.dynamodb.put_item(**put)
         except Exception as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
+            if _conditional_failed(exc):
                 raise ConcurrentUpdateError(f"{record.repository}@{record.digest} changed concurrently") from exc
             raise
         return updated
+
+    def _put_with_claims(self, put: dict[str, Any], record: ImageRecord, claims: list[str]) -> None:
+        claimed_at = record.updated_at.isoformat().replace("+00:00", "Z")
+        items = [
+            {"pk": partition_key(self.scope, record.repository), "digest": f"{TAG_CLAIM}{tag}", "holder": record.digest,
+             "claimed_at": claimed_at}
+            for tag in claims
+        ]  # fmt: skip
+        first, rest = items[: MAX_TRANSACTION - 1], items[MAX_TRANSACTION - 1 :]
+        self.dynamodb.transact_write_items(
+            TransactItems=[{"Put": put}]
+            + [{"Put": {"TableName": self.table_name, "Item": self._serialize(claim)}} for claim in first]
+        )
+        for start in range(0, len(rest), MAX_TRANSACTION):  # more than one transaction holds: after the record
+            chunk = rest[start : start + MAX_TRANSACTION]
+            self.dynamodb.transact_write_items(
+                TransactItems=[{"Put": {"TableName": self.table_name, "Item": self._serialize(c)}} for c in chunk]
+            )
+
+    def mark_tag_reused(self, repository: str, tag: str, digest: str) -> str | None:
+        """A push put `tag` on `digest`. If a blocked image gave this tag up (a claim) and this push is news
+        (another digest than the holder, not noted before), note it and return the holder's digest; else None.
+        One conditional write, whatever the outcome."""
+        try:
+            response = self.dynamodb.update_item(
+                TableName=self.table_name,
+                Key=self._key(repository, f"{TAG_CLAIM}{tag}"),
+                UpdateExpression="SET reused_by = :digest",
+                ConditionExpression=(
+                    "attribute_exists(holder) AND holder <> :digest AND "
+                    "(attribute_not_exists(reused_by) OR reused_by <> :digest)"
+                ),
+                ExpressionAttributeValues={":digest": {"S": digest}},
+                ReturnValues="ALL_OLD",
+            )
+        except Exception as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        return str(response["Attributes"]["holder"]["S"])
 
     def record_pass(self, record: ImageRecord, entry: HistoryEntry) -> str | None:
         """One conditional upsert for a clean result (status, verdict, fingerprint, counts, rule and tags from

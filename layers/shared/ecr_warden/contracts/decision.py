@@ -16,7 +16,7 @@ from ecr_warden.domain.findings import Finding
 
 DECISION_SOURCE = "ecr-warden"
 DECISION_DETAIL_TYPE = "Image Decision"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1 added release_incomplete, tag_reused, not_restored, tag_now_on
 
 
 class Action(StrEnum):
@@ -31,6 +31,8 @@ class Action(StrEnum):
     RETAG_BLOCKED = "retag_blocked"  # a blocked digest was pushed again under a new tag; the tag was removed
     NOW_COMPLIANT = "now_compliant"  # a blocked image no longer breaks the policy; release is left to a human
     RELEASED = "released"
+    RELEASE_INCOMPLETE = "release_incomplete"  # released, but some recorded tags now point at other images
+    TAG_REUSED = "tag_reused"  # a recorded tag of a blocked image was pushed onto another image
     KEPT_RELEASED = "kept_released"  # released by an admin; a late scan with the same findings does not re-block
     SCAN_FAILED = "scan_failed"
     SKIPPED = "skipped"  # the image or repository no longer exists
@@ -66,6 +68,10 @@ class DecisionDetail(BaseModel):
     quarantine_tag: str | None = None
     marker_tag: str | None = None
     acted_on: str | None = Field(None, description="digest changed when it differs from digest (multi-arch index)")
+    not_restored: dict[str, str | None] = Field(
+        default_factory=dict, description="release_incomplete: each recorded tag left out -> the digest it is on now"
+    )
+    tag_now_on: str | None = Field(None, description="tag_reused: the digest the reused tag points at now")
     trigger: str
     trigger_event_id: str | None = None
     fingerprint: str | None = None

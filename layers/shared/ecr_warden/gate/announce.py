@@ -40,4 +40,6 @@ def decision_detail(ctx: GateContext, plan: Plan, decision: Decision, trigger: T
         trigger=trigger.name,
         trigger_event_id=trigger.event_id,
         fingerprint=decision.fingerprint,
+        not_restored=plan.not_restored or {},
+        tag_now_on=plan.tag_now_on,
     )

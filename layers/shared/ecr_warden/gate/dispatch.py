@@ -21,7 +21,7 @@ from ecr_warden.domain.findings import Finding
 from ecr_warden.domain.images import INDEX_MEDIA_TYPES, ImageRef
 from ecr_warden.domain.records import BLOCKED, ImageRecord, ImageStatus, merge_tags
 from ecr_warden.errors import UnsupportedEventError
-from ecr_warden.gate import multiarch, transitions
+from ecr_warden.gate import multiarch, reuse, transitions
 from ecr_warden.gate.acting import Actor
 from ecr_warden.gate.context import Case, GateContext, Outcome, Trigger
 from ecr_warden.gate.evaluate import Decision, Verdict, can_skip_findings_read, evaluate
@@ -128,11 +128,21 @@ class ScanGate:
             return Outcome.noop(image, f"own tag {tag}: ecr-warden's own push")
         if detail.manifest_media_type in INDEX_MEDIA_TYPES:
             return multiarch.map_index(self.actor, image, trigger)
+        if not tag:
+            return Outcome.noop(image, "an untagged push deploys nothing")
+        return self._tag_pushed(image, tag, trigger)
+
+    def _tag_pushed(self, image: ImageRef, tag: str, trigger: Trigger) -> Outcome:
+        """A tag reached this digest: keep it off a quarantined digest, and say so when the tag was one a blocked
+        image gave up."""
         record = self.ports.store.get(image.repository, image.digest)
-        if record is None or not tag:
-            return Outcome.noop(image, "nothing known against this image yet")
-        if record.status is ImageStatus.QUARANTINED:
+        reused = reuse.announce_tag_reuse(self.actor, image, tag, trigger)
+        if record is not None and record.status is ImageStatus.QUARANTINED:
             return self.actor.enforce_quarantine(record, None, trigger)
+        if reused is not None:
+            return reused
+        if record is None:
+            return Outcome.noop(image, "nothing known against this image yet")
         return Outcome.noop(image, f"image is {record.status}", record.status)
 
     # -- deciding -------------------------------------------------------------------------------------------

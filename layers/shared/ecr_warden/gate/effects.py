@@ -27,7 +27,7 @@ class Executor:
 
     def run(self, plan: Plan, decision: Decision, trigger: Trigger) -> Outcome:
         record = plan.record
-        self.ports.store.save(record, plan.expected_version)  # write-ahead: before the image is touched
+        self.ports.store.save(record, plan.expected_version, plan.claims)  # write-ahead: before ECR is touched
         image = ImageRef(record.repository, record.digest)
         for effect in plan.effects:
             self.apply(image, effect)

@@ -46,3 +46,6 @@ class Plan:
     announce: bool = True
     tags: tuple[str, ...] | None = None  # the tags the announcement names; None: the record's original tags
     metric: str | None = None
+    claims: tuple[str, ...] = ()  # tags the image gives up: a later push of one onto another image is announced
+    not_restored: dict[str, str | None] | None = None  # release_incomplete: tag -> the digest it is on now
+    tag_now_on: str | None = None  # tag_reused: the digest the reused tag points at now

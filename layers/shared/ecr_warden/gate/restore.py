@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 
 def release(actor: Actor, record: ImageRecord, decision: Decision, reason: str, trigger: Trigger) -> Outcome:
+    """Release, then say exactly what ECR now looks like: `released` when every recorded tag is back,
+    `release_incomplete` (with each tag left out and where it points now) when some are on other images."""
     ctx, store = actor.ctx, actor.ports.store
     case = Case(ImageRef(record.repository, record.digest), record.original_tags, decision, record, trigger)
     updated = transitions.decided(ctx, record, case, ImageStatus.RELEASED, Action.RELEASED, reason)
@@ -31,48 +33,52 @@ def release(actor: Actor, record: ImageRecord, decision: Decision, reason: str, 
     updated.released_from = record.status
     updated = store.save(updated, record.version)
     restored, conflicts = restore_in_ecr(actor.ports.registry, updated)
+    action = Action.RELEASE_INCOMPLETE if conflicts else Action.RELEASED
     if conflicts:
-        not_restored = f"not restored (tag now on another image): {', '.join(conflicts)}"
+        not_restored = "not restored (now on another image): " + ", ".join(
+            f"{tag} -> {digest or 'another image'}" for tag, digest in conflicts.items()
+        )
         updated.remember(ctx.entry(Action.RELEASE_CONFLICTS, ImageStatus.RELEASED, not_restored, trigger))
         updated = store.save(updated, updated.version)
-        reason += f"; {not_restored}"
+        reason += f"; restored: {', '.join(restored) or 'none'}; {not_restored}"
     metrics.add_metric(name="ImagesReleased", unit=MetricUnit.Count, value=1)
     logger.info(
         "released image", repository=record.repository, digest=record.digest, restored=restored, conflicts=conflicts
     )
-    plan = Plan(updated, updated.version, Action.RELEASED, record.status, reason, tags=tuple(restored))
+    plan = Plan(updated, updated.version, action, record.status, reason, tags=tuple(restored), not_restored=conflicts)
     detail = actor.executor.announce(plan, decision, trigger)
-    return Outcome(record.repository, record.digest, Action.RELEASED, reason, updated.status, detail)
+    return Outcome(record.repository, record.digest, action, reason, updated.status, detail)
 
 
-def restore_in_ecr(registry: Registry, record: ImageRecord) -> tuple[list[str], list[str]]:
+def restore_in_ecr(registry: Registry, record: ImageRecord) -> tuple[list[str], dict[str, str | None]]:
     """Idempotent: put back the recorded tags that are free (a tag now on another image is not moved), then
-    drop the quarantine tag, but only once another tag holds the image. Returns (restored, conflicts)."""
+    drop the quarantine tag, but only once another tag holds the image. Returns the restored tags and, for each
+    tag left out, the digest it points at now (None when ECR refused without saying)."""
     repository, digest = record.repository, record.digest
     if record.released_from is ImageStatus.ARCHIVED:
         info = registry.describe(repository, digest)
         if info is not None and info.status == "ARCHIVED":
             registry.restore(repository, digest)
-        return list(record.original_tags), []
+        return list(record.original_tags), {}
     if record.released_from is ImageStatus.TAGGED and record.marker_tag:
         registry.remove_tags(repository, [record.marker_tag])
-        return list(record.original_tags), []
+        return list(record.original_tags), {}
     manifest = registry.manifest(repository, digest) if record.released_from is ImageStatus.QUARANTINED else None
     if manifest is None:
-        return [], []
+        return [], {}
     restored: list[str] = []
-    conflicts: list[str] = []
+    conflicts: dict[str, str | None] = {}
     for tag in record.original_tags:
         current = registry.digest_of(repository, tag)
         if current not in (None, digest):
-            conflicts.append(tag)
+            conflicts[tag] = current
             continue
         try:
             if current is None:
                 registry.add_tag(repository, digest, manifest, tag)
             restored.append(tag)
         except TagConflictError:
-            conflicts.append(tag)
+            conflicts[tag] = registry.digest_of(repository, tag)
     if record.quarantine_tag and restored:
         registry.remove_tags(repository, [record.quarantine_tag])
     return restored, conflicts

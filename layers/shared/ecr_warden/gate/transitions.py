@@ -172,7 +172,10 @@ def quarantine(ctx: GateContext, case: Case, info: ImageInfo, manifest: Manifest
     updated = decided(ctx, base, case, ImageStatus.QUARANTINED, Action.QUARANTINED)
     effects: list[Effect] = [] if quarantine_tag in info.tags else [AddTag(quarantine_tag, manifest)]
     effects.append(RemoveTags(tuple(deployable)))
-    return _plan(case, updated, Action.QUARANTINED, deployable, effects=tuple(effects), metric="ImagesQuarantined")
+    return _plan(
+        case, updated, Action.QUARANTINED, deployable, effects=tuple(effects), metric="ImagesQuarantined",
+        claims=tuple(deployable),
+    )  # fmt: skip
 
 
 def archive(ctx: GateContext, case: Case, deployable: list[str]) -> Plan:
@@ -237,6 +240,7 @@ def retag_blocked(
         effects=tuple(effects),
         tags=tuple(leftover),
         metric="RetagsBlocked",
+        claims=tuple(leftover),
     )
 
 

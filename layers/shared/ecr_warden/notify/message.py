@@ -24,6 +24,8 @@ _HEADLINES: dict[Action, tuple[str, str]] = {
     Action.RETAG_BLOCKED: (":no_entry:", "Re-tag blocked on quarantined image"),
     Action.NOW_COMPLIANT: (":white_check_mark:", "Now compliant (still quarantined)"),
     Action.RELEASED: (":unlock:", "Released"),
+    Action.RELEASE_INCOMPLETE: (":warning:", "Released, tags not all restored"),
+    Action.TAG_REUSED: (":warning:", "Tag of a quarantined image reused"),
     Action.SCAN_FAILED: (":grey_question:", "Scan failed"),
     Action.UPDATED: (":heavy_plus_sign:", "Findings changed"),
     Action.WOULD_QUARANTINE: (":mag:", "Audit: would quarantine"),
@@ -48,6 +50,27 @@ _DID: dict[Action, str] = {
     Action.WOULD_ARCHIVE: "changed nothing (audit mode); in enforce mode it would archive the image",
     Action.WOULD_TAG: "changed nothing (audit mode); in enforce mode it would add a marker tag",
 }
+
+
+def _did(detail: DecisionDetail) -> str:
+    short = {tag: (digest or "another image")[:19] for tag, digest in detail.not_restored.items()}
+    if detail.action is Action.RELEASE_INCOMPLETE:
+        left_out = ", ".join(f"`{tag}` (now on `{digest}…`)" for tag, digest in short.items())
+        return (
+            f"restored {', '.join(f'`{t}`' for t in detail.tags) or 'no tag'} and left out {left_out}, which now "
+            "point at other images. ecr-warden no longer blocks this image: deploy it by digest, or push a new tag "
+            "onto it"
+        )
+    if detail.action is Action.TAG_REUSED:
+        tags = ", ".join(f"`{t}`" for t in detail.tags)
+        return (
+            f"changed nothing: {tags}, recorded for this quarantined image, now points at "
+            f"`{(detail.tag_now_on or '?')[:19]}…`. That image is judged on its own scan; check that it is the fix "
+            "you expect"
+        )
+    return _DID.get(detail.action, "recorded the decision").format(
+        quarantine_tag=detail.quarantine_tag or "-", marker_tag=detail.marker_tag or "-"
+    )
 
 
 def highest_severity(detail: DecisionDetail) -> str:
@@ -148,9 +171,7 @@ def slack_message(detail: DecisionDetail, follow_ups: list[DecisionDetail] | Non
         if more > 0:
             lines.append(f"_and {more} more finding(s): see the console_")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}})
-    did = _DID.get(detail.action, "recorded the decision").format(
-        quarantine_tag=detail.quarantine_tag or "-", marker_tag=detail.marker_tag or "-"
-    )
+    did = _did(detail)
     reasons = "\n".join(f"• {r}" for r in detail.reasons)
     blocks.append(
         {

@@ -30,6 +30,8 @@ IMMEDIATE = frozenset(
         Action.RETAG_BLOCKED,
         Action.NOW_COMPLIANT,
         Action.RELEASED,
+        Action.RELEASE_INCOMPLETE,
+        Action.TAG_REUSED,
         Action.SCAN_FAILED,
         Action.WOULD_QUARANTINE,
         Action.WOULD_ARCHIVE,
