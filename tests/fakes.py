@@ -28,9 +28,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from ecr_warden.adapters.decision_bus import AnnounceError
+from ecr_warden.contracts.checks import FindingsCheck, UnscannedCheck
 from ecr_warden.contracts.decision import DecisionDetail
 from ecr_warden.domain.findings import Finding
-from ecr_warden.domain.images import INDEX_MEDIA_TYPES, ImageInfo, Manifest, Scope
+from ecr_warden.domain.images import INDEX_MEDIA_TYPES, ImageInfo, Manifest, Observed, Scope
 from ecr_warden.domain.records import HistoryEntry, ImageRecord, ImageStatus
 from ecr_warden.errors import ConcurrentUpdateError, TagConflictError
 from ecr_warden.gate.context import GateContext
@@ -38,10 +39,9 @@ from ecr_warden.gate.dispatch import ScanGate
 from ecr_warden.gate.ports import Ports
 from ecr_warden.policy.load import default_policy
 from ecr_warden.policy.model import Policy
+from tests.events import ACCOUNT, REPOSITORY
 
-ACCOUNT = "123456789012"
 REGION = "us-east-1"
-REPOSITORY = "ses-base/api-server"
 SCOPE = Scope(ACCOUNT, REGION)
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -358,17 +358,20 @@ class FakeRegistry(_Port):
             return None  # RepositoryNotFound, ImageNotFound or ScanNotFound
         return list(repo.scans[digest])
 
-    def indexes_containing(self, repository: str, digest: str) -> list[str]:
+    def indexes_containing(self, repository: str, digest: str, pushed_since: datetime | None) -> list[Observed]:
         self._enter("indexes_containing")
         repo = self._repository(repository)
-        found = {
+        found = sorted(
             image.digest
             for image in repo.images.values()
             if image.media_type in INDEX_MEDIA_TYPES
             and repo.tags_of(image.digest)  # DescribeImages filter tagStatus=TAGGED
             and digest in image.manifest.platform_children()
-        }
-        return sorted(found)
+        )
+        return [
+            Observed(ImageInfo(index, repo.tags_of(index), repo.images[index].media_type), repo.images[index].manifest)
+            for index in found
+        ]
 
     # -- ECR's rules ---------------------------------------------------------------------------------------------
 
@@ -419,6 +422,7 @@ class FakeFindings(_Port):
     def __init__(self) -> None:
         super().__init__()
         self.findings: dict[tuple[str, str], list[Finding]] = {}
+        self.covered: dict[tuple[str, str], tuple[str, str | None] | None] = {}
 
     def set(self, digest: str, findings: list[Finding], repository: str = REPOSITORY) -> None:
         self.findings[(repository, digest)] = list(findings)
@@ -430,6 +434,13 @@ class FakeFindings(_Port):
     def active_findings(self, repository: str, digest: str) -> list[Finding]:
         self._enter("active_findings")
         return list(self.findings.get((repository, digest), []))
+
+    def coverage(self, repository: str, digest: str, repository_arn: str) -> tuple[str, str | None] | None:
+        """ListCoverage for one image: what `covered` says, else ACTIVE/SUCCESSFUL once it has findings."""
+        self._enter("coverage")
+        if (repository, digest) in self.covered:
+            return self.covered[(repository, digest)]
+        return ("ACTIVE", "SUCCESSFUL") if (repository, digest) in self.findings else None
 
 
 # -- DynamoDB --------------------------------------------------------------------------------------------------------
@@ -534,6 +545,7 @@ class FakeAuditStore(_Port):
         )
         if record.rule:
             item["rule"] = record.rule
+        item.pop("awaiting_findings", None)  # REMOVE awaiting_findings
         self.items[key] = item
         old = current.get("status") if current is not None else None  # ReturnValues=UPDATED_OLD
         return str(old) if old else ""
@@ -593,6 +605,31 @@ class FakeAnnouncer(_Port):
         self.published.clear()
 
 
+# -- SQS (delayed checks) --------------------------------------------------------------------------------------------
+
+
+class FakeChecks(_Port):
+    """The gate's delayed-check queue: what was scheduled, and a helper to take what is due."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scheduled: list[FindingsCheck | UnscannedCheck] = []
+
+    def schedule(self, check: FindingsCheck | UnscannedCheck) -> None:
+        self._enter("schedule")
+        self.scheduled.append(check)
+
+    def take(self) -> FindingsCheck | UnscannedCheck:
+        """The next message SQS would deliver (the earliest due), removed from the queue."""
+        assert self.scheduled, "no delayed check is queued"
+        check = min(self.scheduled, key=lambda c: c.not_before)
+        self.scheduled.remove(check)
+        return check
+
+    def kinds(self) -> list[str]:
+        return [c.kind for c in self.scheduled]
+
+
 # -- wiring ----------------------------------------------------------------------------------------------------------
 
 
@@ -616,14 +653,21 @@ class Fakes:
     enhanced: FakeFindings = field(default_factory=FakeFindings)
     store: FakeAuditStore = field(default_factory=FakeAuditStore)
     announcer: FakeAnnouncer = field(default_factory=FakeAnnouncer)
+    checks: FakeChecks = field(default_factory=FakeChecks)
     clock: FakeClock = field(default_factory=FakeClock)
 
     @property
     def ports(self) -> Ports:
-        return Ports(registry=self.registry, enhanced=self.enhanced, store=self.store, announcer=self.announcer)
+        return Ports(
+            registry=self.registry,
+            enhanced=self.enhanced,
+            store=self.store,
+            announcer=self.announcer,
+            checks=self.checks,
+        )
 
     def reset_calls(self) -> None:
-        for port in (self.registry, self.enhanced, self.store, self.announcer):
+        for port in (self.registry, self.enhanced, self.store, self.announcer, self.checks):
             port.calls.clear()
 
     def gate(self, policy: Policy | None = None, mode: Literal["enforce", "audit"] = "enforce") -> ScanGate:

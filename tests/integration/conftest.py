@@ -28,9 +28,8 @@ from ecr_warden_tools.local.images import image_manifest
 from ecr_warden_tools.local.provision import Provisioner
 from ecr_warden_tools.local.template import Resolver, load_template, parameter_defaults
 from tests.conftest import TEMPLATE
+from tests.events import ACCOUNT, REPOSITORY
 
-ACCOUNT = "123456789012"
-REPOSITORY = "ses-base/api-server"
 SCOPE = Scope(ACCOUNT, "us-east-1")
 
 
@@ -39,11 +38,16 @@ class FakeEnhancedFindings:
     """In-memory Inspector: moto's ListFindings ignores filters, so the gate's port is faked instead."""
 
     findings: dict[tuple[str, str], list[Finding]] = field(default_factory=dict)
+    covered: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
     calls: int = 0
 
     def active_findings(self, repository: str, digest: str) -> list[Finding]:
         self.calls += 1
         return list(self.findings.get((repository, digest), []))
+
+    def coverage(self, repository: str, digest: str, repository_arn: str) -> tuple[str, str | None] | None:
+        self.calls += 1
+        return self.covered.get((repository, digest))
 
 
 class CallCounter:

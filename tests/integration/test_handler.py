@@ -13,8 +13,9 @@ import pytest
 from ecr_warden import runtime
 from ecr_warden.adapters import aws as aws_clients
 from ecr_warden.adapters import policy_source
+from ecr_warden.gate import entry
 from tests.conftest import ROOT, load_event
-from tests.integration.conftest import Env
+from tests.integration.conftest import REPOSITORY, Env
 
 
 class Context:
@@ -42,6 +43,7 @@ def handler(aws: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         "DECISION_BUS_NAME": "DecisionBusName",
         "POLICY_PARAMETER_NAME": "PolicyParameterName",
         "DEAD_LETTER_QUEUE_URL": "ScanGateDeadLetterQueueUrl",
+        "DELAYED_CHECKS_QUEUE_URL": "DelayedChecksQueueUrl",
     }.items():
         monkeypatch.setenv(key, aws.outputs[output])
     monkeypatch.setenv("WARDEN_MODE", "enforce")
@@ -104,3 +106,79 @@ def test_events_about_other_resources_are_ignored_without_a_dead_letter(aws: Env
     assert "not an ECR image" in result["reason"]
     assert _dead_letters(aws) == []
     assert aws.counter.calls["ecr:DescribeImages"] == 0
+
+
+def _sqs_records(*bodies: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": body,
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ecr-warden-dev-delayed-checks",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_lagging_findings_wait_on_the_delayed_check_queue_and_are_decided_when_listed(aws: Env, handler: Any) -> None:
+    from tests.integration.test_scan_gate import CRITICAL
+
+    aws.create_repository()
+    digest = aws.push("v1", "lagging")
+    raw = load_event("inspector2-scan-critical.json")
+    raw["detail"].update({"image-digest": digest, "image-tags": ["v1"]})
+    result = handler(raw, Context())  # the deployed handler: real adapters, the template's queue
+    assert result["action"] == "findings_lagging"
+    sqs = aws.clients["sqs"]
+    queue = aws.outputs["DelayedChecksQueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+
+    check = json.loads(_queued_body(aws))
+    assert (check["kind"], check["counts"]) == ("findings", {"CRITICAL": 2, "HIGH": 3, "MEDIUM": 8})
+    check["not_before"] = "2000-01-01T00:00:00Z"  # delivered when due
+    second = CRITICAL[0].model_copy(update={"id": "CVE-2026-0002"})
+    aws.enhanced.findings[(REPOSITORY, digest)] = [*CRITICAL, second]  # both counted CRITICALs are listed now
+    # The handler's own Inspector adapter talks to moto, whose ListFindings ignores filters; serve the findings
+    # through the gate's port instead, as the other handler tests do.
+    entry_gate_factory = _factory_with_fake_findings(aws)
+    outcome = entry.process(_sqs_records(json.dumps(check), "not json"), _settings(aws), entry_gate_factory)
+    assert outcome == {"batchItemFailures": []}  # the bad message is parked, not retried
+    assert [d["action"] for d in aws.decisions()] == ["quarantined"]
+    [parked] = _dead_letters(aws)
+    assert parked["error_type"] == "PermanentError"
+
+
+def _queued_body(aws: Env) -> str:
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends["123456789012"]["us-east-1"].queues["ecr-warden-dev-delayed-checks"]
+    return str(queue._messages[0].body)
+
+
+def _settings(aws: Env) -> Any:
+    from ecr_warden.settings import GateSettings
+
+    return GateSettings(
+        audit_table_name=aws.outputs["AuditTableName"],
+        decision_bus_name=aws.outputs["DecisionBusName"],
+        delayed_checks_queue_url=aws.outputs["DelayedChecksQueueUrl"],
+        dead_letter_queue_url=aws.outputs["ScanGateDeadLetterQueueUrl"],
+        policy_parameter_name=aws.outputs["PolicyParameterName"],
+    )
+
+
+def _factory_with_fake_findings(aws: Env) -> Any:
+    def factory(settings: Any, account: str) -> Any:
+        gate = entry.build_gate(settings, account)
+        gate.ports.enhanced = aws.enhanced
+        return gate
+
+    return factory

@@ -9,20 +9,9 @@ from ecr_warden.domain.findings import Finding
 from ecr_warden.domain.records import ImageStatus
 from ecr_warden.policy.load import parse_policy
 from ecr_warden_tools.local.images import OCI_INDEX, OCI_MANIFEST, image_index, image_manifest
+from tests.events import CRITICAL
 from tests.integration import events
 from tests.integration.conftest import REPOSITORY, Env
-
-CRITICAL = [
-    Finding(
-        id="CVE-2024-6387",
-        severity="CRITICAL",
-        package="openssh-server",
-        fixed_version="1:8.9p1-3ubuntu0.10",
-        cvss=9.8,
-        exploit_available=True,
-    ),
-    Finding(id="CVE-2023-44487", severity="HIGH"),
-]
 
 
 def _critical_image(aws: Env, tag: str = "v1.2.3", seed: str = "bad") -> str:

@@ -5,17 +5,13 @@ test_gate_regressions.py; these tests must agree with those."""
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
-import uuid
 from typing import Any
 
 import pytest
 
 from ecr_warden.actions import find
 from ecr_warden.actions.release import ReleaseError
-from ecr_warden.contracts.aws_events import AwsEvent
-from ecr_warden.contracts.parsing import parse_aws_event
 from ecr_warden.domain.findings import Finding
 from ecr_warden.domain.records import ImageRecord, ImageStatus
 from ecr_warden.errors import ConcurrentUpdateError, EventValidationError, TagConflictError
@@ -24,7 +20,7 @@ from ecr_warden.gate.dispatch import ScanGate
 from ecr_warden.gate.effects import PartialActionError
 from ecr_warden.policy.load import parse_policy
 from ecr_warden.policy.model import Policy
-from tests.conftest import load_event
+from tests.events import CRITICAL, basic_scan, finding, inspector_scan, push
 from tests.fakes import (
     ACCOUNT,
     COSIGN_SIGNATURE,
@@ -36,17 +32,6 @@ from tests.fakes import (
     make_gate,
 )
 
-CRITICAL = [
-    Finding(
-        id="CVE-2024-6387",
-        severity="CRITICAL",
-        package="openssh-server",
-        fixed_version="1:8.9p1-3ubuntu0.10",
-        cvss=9.8,
-        exploit_available=True,
-    ),
-    Finding(id="CVE-2023-44487", severity="HIGH"),
-]
 HIGH = [CRITICAL[1]]
 CRITICAL_COUNTS = {"CRITICAL": 1, "HIGH": 1, "TOTAL": 2}
 CLEAN_COUNTS = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 1, "TOTAL": 1}
@@ -67,65 +52,6 @@ def marker(digest: str) -> str:
 
 
 # -- events (the samples in events/, re-aimed at the fakes' images) -------------------------------------------------
-
-
-def _fresh(name: str) -> dict[str, Any]:
-    raw = copy.deepcopy(load_event(name))
-    raw["id"] = str(uuid.uuid4())
-    return raw
-
-
-def inspector_scan(digest: str, tags: list[str], counts: dict[str, int] | None, status: str = "") -> AwsEvent:
-    raw = _fresh("inspector2-scan-critical.json")
-    raw["detail"].update(
-        {
-            "repository-name": f"arn:aws:ecr:us-east-1:{ACCOUNT}:repository/{REPOSITORY}",
-            "image-digest": digest,
-            "image-tags": tags,
-        }
-    )
-    if status:
-        raw["detail"]["scan-status"] = status
-    if counts is None:
-        raw["detail"].pop("finding-severity-counts", None)
-    else:
-        raw["detail"]["finding-severity-counts"] = counts
-    return parse_aws_event(raw)
-
-
-def basic_scan(digest: str, tags: list[str], counts: dict[str, int], status: str = "COMPLETE") -> AwsEvent:
-    raw = _fresh("ecr-image-scan-complete.json")
-    raw["detail"].update(
-        {
-            "repository-name": REPOSITORY,
-            "image-digest": digest,
-            "image-tags": tags,
-            "finding-severity-counts": counts,
-            "scan-status": status,
-        }
-    )
-    return parse_aws_event(raw)
-
-
-def push(digest: str, tag: str | None, media_type: str | None = None) -> AwsEvent:
-    raw = _fresh("ecr-image-action-push.json")
-    raw["detail"].update({"repository-name": REPOSITORY, "image-digest": digest})
-    raw["detail"].pop("image-tag", None)
-    if tag:
-        raw["detail"]["image-tag"] = tag
-    if media_type:
-        raw["detail"]["manifest-media-type"] = media_type
-    return parse_aws_event(raw)
-
-
-def finding(digest: str, cve: str, severity: str = "CRITICAL", status: str = "ACTIVE") -> AwsEvent:
-    raw = _fresh("inspector2-finding-critical-active.json")
-    detail = raw["detail"]
-    detail.update({"severity": severity, "status": status})
-    detail["packageVulnerabilityDetails"]["vulnerabilityId"] = cve
-    image = detail["resources"][0]["details"]["awsEcrContainerImage"]
-    image.update({"repositoryName": REPOSITORY, "imageHash": digest})
-    return parse_aws_event(raw)
 
 
 def release(gate: ScanGate, digest: str, by: str = "alice") -> Outcome:

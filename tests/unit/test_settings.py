@@ -10,7 +10,13 @@ from ecr_warden.errors import ConfigurationError
 from ecr_warden.settings import GateSettings, NotifierSettings
 from tests.conftest import ROOT
 
-GATE_ENV = {"AUDIT_TABLE_NAME": "t", "DECISION_BUS_NAME": "b", "AWS_REGION": "eu-west-1", "WARDEN_MODE": "audit"}
+GATE_ENV = {
+    "AUDIT_TABLE_NAME": "t",
+    "DECISION_BUS_NAME": "b",
+    "DELAYED_CHECKS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+    "AWS_REGION": "eu-west-1",
+    "WARDEN_MODE": "audit",
+}
 
 
 def test_gate_settings_read_the_template_variables() -> None:
@@ -19,7 +25,7 @@ def test_gate_settings_read_the_template_variables() -> None:
     assert (settings.region, settings.mode, settings.environment) == ("eu-west-1", "audit", "dev")
 
 
-@pytest.mark.parametrize("missing", ["AUDIT_TABLE_NAME", "DECISION_BUS_NAME"])
+@pytest.mark.parametrize("missing", ["AUDIT_TABLE_NAME", "DECISION_BUS_NAME", "DELAYED_CHECKS_QUEUE_URL"])
 def test_a_missing_gate_variable_is_named(missing: str) -> None:
     env = {k: v for k, v in GATE_ENV.items() if k != missing}
     with pytest.raises(ConfigurationError, match=f"{missing} \\(missing\\)"):

@@ -42,20 +42,25 @@ class Deployment:
     def policy_parameter(self) -> str:
         return f"/ecr-warden/{self.environment}/policy"
 
+    def delayed_checks_queue_url(self, account: str) -> str:
+        return f"https://sqs.{self.region}.amazonaws.com/{account}/ecr-warden-{self.environment}-delayed-checks"
+
     @property
     def slack_dead_letter_queue(self) -> str:
         return f"ecr-warden-{self.environment}-slack-dlq"
 
 
 def release(deployment: Deployment, repository: str, digest: str, reason: str, by: str) -> Outcome:
+    account = str(client("sts").get_caller_identity()["Account"])
     settings = GateSettings(
         environment=deployment.environment,
         region=deployment.region,
         audit_table_name=deployment.audit_table,
         decision_bus_name=deployment.bus,
         policy_parameter_name=deployment.policy_parameter,
+        delayed_checks_queue_url=deployment.delayed_checks_queue_url(account),
     )
-    gate = build_gate(settings, account=str(client("sts").get_caller_identity()["Account"]))
+    gate = build_gate(settings, account=account)
     request = {"repository": repository, "digest": digest, "reason": reason, "by": by}
     return find("release").invoke(request, gate.actor)
 

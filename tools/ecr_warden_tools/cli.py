@@ -145,6 +145,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         "digest": args.digest,
         "fixture": args.fixture,
         "scanner": args.scanner,
+        "findings_lag": args.findings_lag,
     }
     try:
         result = _post(args.endpoint_url, "/_ecr_warden/scan", body)
@@ -289,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--digest")
     scan.add_argument("--fixture", default="clean", help="critical, high, clean, or a JSON file")
     scan.add_argument("--scanner", choices=["enhanced", "basic"], default="enhanced")
+    scan.add_argument(
+        "--findings-lag",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="list the findings only this long after the scan-complete event (as AWS may)",
+    )
     scan.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
     scan.set_defaults(func=cmd_scan)
 

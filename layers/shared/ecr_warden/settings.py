@@ -43,6 +43,7 @@ class FunctionSettings(BaseModel):
 class GateSettings(FunctionSettings):
     audit_table_name: str = Field(alias="AUDIT_TABLE_NAME", min_length=1)
     decision_bus_name: str = Field(alias="DECISION_BUS_NAME", min_length=1)
+    delayed_checks_queue_url: str = Field(alias="DELAYED_CHECKS_QUEUE_URL", min_length=1)
 
 
 class NotifierSettings(FunctionSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 _applied = False
@@ -36,6 +37,55 @@ def _flatten_like_eventbridge(node: Any, prefix: str = "", result: dict[str, Any
     return result
 
 
+ECR_MAX_RESULTS = 1000  # ECR's largest page for DescribeImages and ListImages
+ECR_DEFAULT_RESULTS = 100  # and its page when maxResults is not given
+
+
+def _page(items: list[Any], max_results: Any, next_token: Any) -> tuple[list[Any], str | None]:
+    size = min(int(max_results or ECR_DEFAULT_RESULTS), ECR_MAX_RESULTS)
+    start = int(next_token or 0)
+    end = start + size
+    return items[start:end], (str(end) if end < len(items) else None)
+
+
+def _page_ecr_listings() -> None:
+    """moto returns every image at once and ignores DescribeImages' tagStatus filter; ECR pages (100 by default,
+    1,000 at most) and filters. Costs that grow with a repository only show when the local stack pages too."""
+    from moto.core.responses import ActionResult
+    from moto.ecr.responses import ECRResponse
+
+    original_describe = ECRResponse.describe_images
+    original_list = ECRResponse.list_images
+
+    def describe_images(self: Any) -> Any:
+        if self._get_param("imageIds"):
+            return original_describe(self)
+        images = sorted(
+            self.ecr_backend.describe_images(self._get_param("repositoryName"), self._get_param("registryId")),
+            key=lambda image: image.image_digest,
+        )
+        status = (self._get_param("filter") or {}).get("tagStatus", "ANY")
+        if status != "ANY":
+            images = [i for i in images if bool(i.image_tags) is (status == "TAGGED")]
+        page, token = _page(images, self._get_param("maxResults"), self._get_param("nextToken"))
+        details = []
+        for image in page:
+            detail = copy.copy(image)
+            if not detail.image_tags:
+                del detail.image_tags
+            details.append(detail)
+        return ActionResult({"imageDetails": details, **({"nextToken": token} if token else {})})
+
+    def list_images(self: Any) -> Any:
+        listed: Any = original_list(self).result
+        ids = sorted(listed["imageIds"], key=lambda i: (i["imageDigest"], i.get("imageTag") or ""))
+        page, token = _page(ids, self._get_param("maxResults"), self._get_param("nextToken"))
+        return ActionResult({"imageIds": page, **({"nextToken": token} if token else {})})
+
+    ECRResponse.describe_images = describe_images  # type: ignore[method-assign]
+    ECRResponse.list_images = list_images  # type: ignore[method-assign]
+
+
 def apply() -> None:
     global _applied  # noqa: PLW0603 - idempotent one-time patch of a third-party class
     if _applied:
@@ -50,4 +100,5 @@ def apply() -> None:
         '"account": "<account>", "time": <time>, "region": "<region>", "resources": <resources>, '
         '"detail": <detail>}'
     )
+    _page_ecr_listings()
     _applied = True

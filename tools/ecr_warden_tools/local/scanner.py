@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,10 @@ class ScannedImage:
     scanner: str
     findings: list[dict[str, Any]]
     scanned_at: datetime
+    listed_from: datetime  # ListFindings/DescribeImageScanFindings show nothing before (AWS documents the lag)
+
+    def listed(self) -> list[dict[str, Any]]:
+        return self.findings if datetime.now(UTC) >= self.listed_from else []
 
 
 class Scanner:
@@ -57,9 +61,16 @@ class Scanner:
         self._lock = threading.Lock()
 
     def record(
-        self, repository: str, digest: str, tags: list[str], scanner: str, fixture: list[dict[str, Any]]
+        self,
+        repository: str,
+        digest: str,
+        tags: list[str],
+        scanner: str,
+        fixture: list[dict[str, Any]],
+        findings_lag: float = 0.0,
     ) -> ScannedImage:
-        image = ScannedImage(repository, digest, tags, scanner, fixture, datetime.now(UTC))
+        now = datetime.now(UTC)
+        image = ScannedImage(repository, digest, tags, scanner, fixture, now, now + timedelta(seconds=findings_lag))
         with self._lock:
             self._images[(repository, digest)] = image
         return image
@@ -163,7 +174,7 @@ class Scanner:
             if image.scanner == "enhanced"
             and accepts("ecrImageRepositoryName", image.repository)
             and accepts("ecrImageHash", image.digest)
-            for item in image.findings
+            for item in image.listed()
             if accepts("severity", item["severity"]) and accepts("findingStatus", "ACTIVE")
         ]
         start = int(request.get("nextToken") or 0)
@@ -173,6 +184,26 @@ class Scanner:
         if start + size < len(matched):
             response["nextToken"] = str(start + size)
         return response
+
+    def list_coverage(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Inspector2 ListCoverage for ECR images: the images this scanner scanned are ACTIVE; others are not
+        covered (an empty page, as Inspector answers for an image it does not know)."""
+        criteria = request.get("filterCriteria") or {}
+        wanted = {f.get("value") for f in criteria.get("resourceId") or [] if f.get("comparison") == "EQUALS"}
+        covered = [
+            {
+                "accountId": self.account_id,
+                "resourceId": f"{self.repository_arn(image.repository)}/{image.digest}",
+                "resourceType": "AWS_ECR_CONTAINER_IMAGE",
+                "scanType": "PACKAGE",
+                "scanStatus": {"statusCode": "ACTIVE", "reason": "SUCCESSFUL"},
+                "resourceMetadata": {"ecrImage": {"tags": image.tags}},
+            }
+            for image in self.all()
+            if image.scanner == "enhanced"
+            and (not wanted or f"{self.repository_arn(image.repository)}/{image.digest}" in wanted)
+        ]
+        return {"coveredResources": covered}
 
     # -- ECR basic scanning -------------------------------------------------------------------------------------
 
@@ -189,7 +220,7 @@ class Scanner:
                     *([{"key": "CVSS3_SCORE", "value": str(item["cvss"])}] if item.get("cvss") is not None else []),
                 ],
             }
-            for item in image.findings
+            for item in image.listed()
         ]
         start = int(request.get("nextToken") or 0)
         size = int(request.get("maxResults") or 100)

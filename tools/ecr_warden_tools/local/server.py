@@ -70,6 +70,8 @@ class LocalAwsApp:
         scope = environ.get("HTTP_AUTHORIZATION", "")
         if "/inspector2/aws4_request" in scope and path == "/findings/list":
             return _json_response(start_response, "200 OK", self.stack.scanner.list_findings(_loads(body)))
+        if "/inspector2/aws4_request" in scope and path == "/coverage/list":
+            return _json_response(start_response, "200 OK", self.stack.scanner.list_coverage(_loads(body)))
         if target == ECR_TARGET + "DescribeImageScanFindings":
             answered = self._basic_findings(_loads(body), start_response)
             if answered is not None:

@@ -27,6 +27,19 @@ from ecr_warden_tools.local.template import Resolver, load_template, parameter_d
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
+def _fresh_containers() -> None:
+    """The functions run in this process, as in new Lambda containers: no client, policy or parameter cached by
+    whatever ran here before (a client made for another endpoint would send this stack's calls elsewhere)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from ecr_warden import runtime
+    from ecr_warden.adapters import aws
+
+    aws.reset_clients()
+    runtime.forget_policy_sources()
+    parameters.clear_caches()
+
+
 class LocalStack:
     def __init__(
         self,
@@ -68,6 +81,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         template = load_template(self.template_path)  # fail before anything starts
         moto_patches.apply()
+        _fresh_containers()
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -339,9 +353,10 @@ class LocalStack:
         tag: str | None = None,
         digest: str | None = None,
         scanner: str = "enhanced",
-        finding_events: bool | None = None,
+        findings_lag: float = 0.0,
     ) -> dict[str, Any]:
-        """Play the scanner for one pushed image and emit the scan-complete event the real service would."""
+        """Play the scanner for one pushed image and emit the scan-complete event the real service would.
+        `findings_lag`: seconds before its findings are listed (the per-finding events are not sent then)."""
         if scanner not in ("enhanced", "basic"):
             raise ValueError("scanner must be 'enhanced' or 'basic'")
         if digest is None:
@@ -355,8 +370,8 @@ class LocalStack:
         ]
         tags = list(details[0].get("imageTags") or []) if details else []
         findings = load_fixture(fixture) if isinstance(fixture, str) else fixture
-        image = self.scanner.record(repository, digest, tags, scanner, findings)
-        events = self.scanner.scan_events(image, self.finding_events if finding_events is None else finding_events)
+        image = self.scanner.record(repository, digest, tags, scanner, findings, findings_lag)
+        events = self.scanner.scan_events(image, self.finding_events and not findings_lag)
         for event in events:
             self.emit(event)
         counts = self.scanner.counts(image, omit_zero=False)

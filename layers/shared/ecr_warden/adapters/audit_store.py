@@ -21,7 +21,14 @@ from ecr_warden.errors import ConcurrentUpdateError
 # TransactWriteItems is authorised by the actions it contains (PutItem).
 IAM_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"})
 # A clean result may be written without reading first while the image is in none of the states below.
-_QUIET_STATUSES = [ImageStatus.PASSED, ImageStatus.PENDING, ImageStatus.SKIPPED, ImageStatus.SCAN_FAILED]
+_QUIET_STATUSES = [
+    ImageStatus.PASSED,
+    ImageStatus.PENDING,
+    ImageStatus.SKIPPED,
+    ImageStatus.SCAN_FAILED,
+    ImageStatus.UNSCANNED,
+]
+_QUIET_PLACEHOLDERS = ", ".join(f":q{i}" for i in range(len(_QUIET_STATUSES)))
 
 
 TAG_CLAIM = "tag#"  # sort-key prefix of a tag claim (image digests start with their algorithm, e.g. "sha256:")
@@ -175,11 +182,14 @@ class DynamoAuditStore:
                     "#s = :passed, verdict = :pass, fingerprint = :fp, severity_counts = :counts, "
                     "updated_at = :now, original_tags = :tags, top_findings = :empty, findings_total = :zero, "
                     "history = list_append(if_not_exists(history, :empty), :entry), "
-                    "version = if_not_exists(version, :zero) + :one" + (", #r = :rule" if rule else "")
+                    "version = if_not_exists(version, :zero) + :one"
+                    + (", #r = :rule" if rule else "")
+                    # a clean result by the scanner's own counts ends any wait for lagging findings
+                    + " REMOVE awaiting_findings"
                 ),
                 ConditionExpression=(
                     "attribute_not_exists(pk) OR "
-                    "(#s IN (:q0, :q1, :q2, :q3) AND (attribute_not_exists(fingerprint) OR fingerprint <> :fp))"
+                    f"(#s IN ({_QUIET_PLACEHOLDERS}) AND (attribute_not_exists(fingerprint) OR fingerprint <> :fp))"
                 ),
                 ExpressionAttributeNames={
                     "#s": "status",

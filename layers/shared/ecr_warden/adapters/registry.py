@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ecr_warden.adapters.aws import client, error_code
 from ecr_warden.contracts.findings import from_basic
 from ecr_warden.domain.findings import Finding
-from ecr_warden.domain.images import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, ImageInfo, Manifest, Scope
+from ecr_warden.domain.images import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, ImageInfo, Manifest, Observed, Scope
 from ecr_warden.errors import TagConflictError, WardenError
 
 _GONE = frozenset({"ImageNotFoundException", "RepositoryNotFoundException"})
+MAX_PAGE = 1000  # DescribeImages' largest page
+MAX_BATCH = 100  # BatchGetImage's limit
 
 # IAM actions this adapter needs; template.yaml grants exactly these to the scan gate (a test compares).
 IAM_ACTIONS = frozenset(
@@ -29,6 +32,20 @@ IAM_ACTIONS = frozenset(
 
 class RegistryError(WardenError):
     pass
+
+
+def _info(digest: str, d: dict[str, Any]) -> ImageInfo:
+    """ImageInfo from one DescribeImages `imageDetails` item."""
+    return ImageInfo(
+        digest,
+        list(d.get("imageTags") or []),
+        d.get("imageManifestMediaType"),
+        d.get("artifactMediaType"),
+        d.get("imageStatus"),
+        (d.get("imageScanStatus") or {}).get("status"),
+        (d.get("imageScanStatus") or {}).get("description"),
+        d.get("imagePushedAt"),
+    )
 
 
 @dataclass
@@ -49,14 +66,7 @@ class EcrRegistry:
             raise
         if not details.get("imageDetails"):
             return None
-        d = details["imageDetails"][0]
-        return ImageInfo(
-            digest,
-            list(d.get("imageTags") or []),
-            d.get("imageManifestMediaType"),
-            d.get("artifactMediaType"),
-            d.get("imageStatus"),
-        )
+        return _info(digest, details["imageDetails"][0])
 
     def manifest(self, repository: str, digest: str) -> Manifest | None:
         try:
@@ -157,25 +167,36 @@ class EcrRegistry:
             raise
         return findings
 
-    def indexes_containing(self, repository: str, digest: str) -> list[str]:
-        """Tagged image indexes of the repository that list this digest (fallback when no mapping is known)."""
-        index_digests: list[str] = []
-        paginator = self.ecr.get_paginator("describe_images")
-        for page in paginator.paginate(repositoryName=repository, filter={"tagStatus": "TAGGED"}):
-            index_digests.extend(
-                d["imageDigest"]
-                for d in page.get("imageDetails", [])
+    def indexes_containing(self, repository: str, digest: str, pushed_since: datetime | None) -> list[Observed]:
+        """Tagged image indexes that list this digest, looked for where an index can be: pushed after its
+        platform image (`pushed_since`). Bounded whatever the repository's size: one page of its tagged images
+        (ECR's largest, 1,000) and one BatchGetImage of at most 100 indexes, the earliest pushed first. An index
+        outside that window is found when its push is mapped (and by the sweep), not here. What was read comes
+        back with the result, so acting on an index reads nothing twice."""
+        page = self.ecr.describe_images(
+            repositoryName=repository, filter={"tagStatus": "TAGGED"}, maxResults=MAX_PAGE
+        ).get("imageDetails", [])
+        candidates = sorted(
+            (
+                d
+                for d in page
                 if d.get("imageManifestMediaType") in INDEX_MEDIA_TYPES
-            )
+                and (pushed_since is None or d.get("imagePushedAt") is None or d["imagePushedAt"] >= pushed_since)
+            ),
+            key=lambda d: (d.get("imagePushedAt") is None, d.get("imagePushedAt") or 0, d["imageDigest"]),
+        )[:MAX_BATCH]
+        if not candidates:
+            return []
+        response = self.ecr.batch_get_image(
+            repositoryName=repository,
+            acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
+            imageIds=[{"imageDigest": d["imageDigest"]} for d in candidates],
+        )
+        details = {d["imageDigest"]: d for d in candidates}
         found = []
-        for start in range(0, len(index_digests), 100):
-            response = self.ecr.batch_get_image(
-                repositoryName=repository,
-                acceptedMediaTypes=MANIFEST_MEDIA_TYPES,
-                imageIds=[{"imageDigest": d} for d in index_digests[start : start + 100]],
-            )
-            for image in response.get("images") or []:
-                manifest = Manifest(image["imageManifest"], image.get("imageManifestMediaType"))
-                if digest in manifest.platform_children():
-                    found.append(image["imageId"]["imageDigest"])
-        return sorted(set(found))
+        for image in response.get("images") or []:
+            manifest = Manifest(image["imageManifest"], image.get("imageManifestMediaType"))
+            index = image["imageId"]["imageDigest"]
+            if digest in manifest.platform_children() and index in details:
+                found.append(Observed(_info(index, details[index]), manifest))
+        return sorted(found, key=lambda o: o.info.digest)

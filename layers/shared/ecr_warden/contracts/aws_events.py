@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models.event_bridge import EventBridgeModel
 from pydantic import BaseModel, Field, field_validator
 
 from ecr_warden.contracts.common import (
@@ -19,6 +18,7 @@ from ecr_warden.contracts.common import (
     RepositoryName,
     SeverityCounts,
 )
+from ecr_warden.contracts.envelope import EventBridgeModel
 
 ECR_SOURCE = "aws.ecr"
 INSPECTOR_SOURCE = "aws.inspector2"

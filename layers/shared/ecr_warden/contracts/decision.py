@@ -9,14 +9,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from aws_lambda_powertools.utilities.parser.models.event_bridge import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ecr_warden.contracts.envelope import EventBridgeModel
 from ecr_warden.domain.findings import Finding
 
 DECISION_SOURCE = "ecr-warden"
 DECISION_DETAIL_TYPE = "Image Decision"
-SCHEMA_VERSION = "1.1"  # 1.1 added release_incomplete, tag_reused, not_restored, tag_now_on
+SCHEMA_VERSION = "1.1"  # 1.1 added release_incomplete, tag_reused, findings_missing, unscanned and their fields
 
 
 class Action(StrEnum):
@@ -33,6 +33,9 @@ class Action(StrEnum):
     RELEASED = "released"
     RELEASE_INCOMPLETE = "release_incomplete"  # released, but some recorded tags now point at other images
     TAG_REUSED = "tag_reused"  # a recorded tag of a blocked image was pushed onto another image
+    FINDINGS_LAGGING = "findings_lagging"  # counts reach a threshold, findings not listed yet: re-checking
+    FINDINGS_MISSING = "findings_missing"  # still not listed when the window closed (policy: alert, not block)
+    UNSCANNED = "unscanned"  # no scan result in time after the push; the reason says why
     KEPT_RELEASED = "kept_released"  # released by an admin; a late scan with the same findings does not re-block
     SCAN_FAILED = "scan_failed"
     SKIPPED = "skipped"  # the image or repository no longer exists

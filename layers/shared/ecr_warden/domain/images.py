@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 INDEX_MEDIA_TYPES = frozenset(
     {
@@ -61,6 +62,9 @@ class ImageInfo:
     media_type: str | None = None
     artifact_media_type: str | None = None
     status: str | None = None  # ACTIVE | ARCHIVED | ACTIVATING (storage class)
+    scan_status: str | None = None  # ECR's imageScanStatus: COMPLETE, FAILED, UNSUPPORTED_IMAGE, ACTIVE, PENDING, …
+    scan_status_description: str | None = None
+    pushed_at: datetime | None = None
 
     @property
     def is_artifact(self) -> bool:
@@ -69,6 +73,14 @@ class ImageInfo:
     @property
     def is_index(self) -> bool:
         return self.media_type in INDEX_MEDIA_TYPES
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What was read about an image moments ago in the same invocation (saves reading it again)."""
+
+    info: ImageInfo
+    manifest: Manifest
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ class ImageStatus(StrEnum):
     EXEMPT = "EXEMPT"
     AUDITED = "AUDITED"  # audit mode: decided and reported, nothing changed in ECR
     SCAN_FAILED = "SCAN_FAILED"
+    UNSCANNED = "UNSCANNED"  # no scan result in time after the push (announced; the policy may block instead)
     SKIPPED = "SKIPPED"
 
 
@@ -65,6 +66,7 @@ class ImageRecord(BaseModel):
     child_digests: list[str] = Field(default_factory=list)
     exempt_until: datetime | None = None
     audit_action: str | None = None
+    awaiting_findings: dict[str, int] | None = None  # the scanner's counts, while its findings are not listed
     history: list[HistoryEntry] = Field(default_factory=list)
 
     def remember(self, entry: HistoryEntry) -> None:

@@ -10,7 +10,7 @@ Safety properties, in the order the code enforces them:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ecr_warden.contracts.decision import Action
 from ecr_warden.domain.images import ImageInfo, ImageRef
@@ -23,6 +23,9 @@ from ecr_warden.gate.ports import Ports
 from ecr_warden.gate.transitions import Step
 
 AUTO_RELEASE = "all findings behind the block are closed (auto-release)"
+UNTAGGED_PLATFORM_IMAGE = (
+    "; untagged, and no index found that lists it yet: an index that does is blocked as soon as its push is mapped"
+)
 
 
 @dataclass
@@ -55,7 +58,7 @@ class Actor:
     # -- blocking -------------------------------------------------------------------------------------------------
 
     def block(self, case: Case) -> Outcome:
-        info = self.ports.registry.describe(case.image.repository, case.image.digest)
+        info = case.observed.info if case.observed else self.ports.registry.describe(*_ref(case))
         if info is None:
             return self.skipped(case.image, "image no longer exists", case.trigger, case.record)
         if info.is_artifact:
@@ -71,13 +74,15 @@ class Actor:
             return self._run(transitions.audited(self.ctx, case, deployable, action), case)
         if case.decision.block_method == "archive":
             return self._run(transitions.archive(self.ctx, case, deployable), case)
-        return self.quarantine(case, info, deployable)
+        remark = "" if deployable or info.is_index else UNTAGGED_PLATFORM_IMAGE
+        return self.quarantine(case, info, deployable, remark)
 
-    def quarantine(self, case: Case, info: ImageInfo, deployable: list[str]) -> Outcome:
-        manifest = self.ports.registry.manifest(case.image.repository, case.image.digest)
+    def quarantine(self, case: Case, info: ImageInfo, deployable: list[str], remark: str = "") -> Outcome:
+        manifest = case.observed.manifest if case.observed else self.ports.registry.manifest(*_ref(case))
         if manifest is None:
             return self.skipped(case.image, "image manifest no longer exists", case.trigger, case.record)
-        return self._run(transitions.quarantine(self.ctx, case, info, manifest, deployable), case)
+        plan = transitions.quarantine(self.ctx, case, info, manifest, deployable)
+        return self._run(replace(plan, reason=plan.reason + remark) if remark else plan, case)
 
     def enforce_quarantine(self, record: ImageRecord, info: ImageInfo | None, trigger: Trigger) -> Outcome:
         """A quarantined digest stays unpullable by tag: remove any deployable tag that reappeared."""
@@ -149,6 +154,10 @@ class Actor:
 
     def _run(self, plan: Plan, case: Case) -> Outcome:
         return self.executor.run(plan, case.decision, case.trigger)
+
+
+def _ref(case: Case) -> tuple[str, str]:
+    return case.image.repository, case.image.digest
 
 
 def _stored(case: Case) -> ImageRecord:

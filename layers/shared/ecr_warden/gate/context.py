@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from ecr_warden.contracts.decision import Action, DecisionDetail
-from ecr_warden.domain.images import ImageRef
+from ecr_warden.domain.images import ImageRef, Observed
 from ecr_warden.domain.records import HistoryEntry, ImageRecord, ImageStatus
 from ecr_warden.gate.evaluate import Decision
 from ecr_warden.policy.model import Policy
@@ -67,6 +67,7 @@ class Case:
     decision: Decision
     record: ImageRecord | None
     trigger: Trigger
+    observed: Observed | None = None  # the image's details and manifest, if this invocation just read them
 
     @property
     def previous(self) -> ImageStatus | None:

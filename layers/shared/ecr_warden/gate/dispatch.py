@@ -15,13 +15,14 @@ from ecr_warden.contracts.aws_events import (
     Inspector2FindingEvent,
     Inspector2ScanEvent,
 )
+from ecr_warden.contracts.checks import FindingsCheck, UnscannedCheck, due_in
 from ecr_warden.contracts.decision import Action
 from ecr_warden.contracts.findings import from_inspector
 from ecr_warden.domain.findings import Finding
-from ecr_warden.domain.images import INDEX_MEDIA_TYPES, ImageRef
+from ecr_warden.domain.images import ARTIFACT_MEDIA_TYPES, INDEX_MEDIA_TYPES, ImageRef
 from ecr_warden.domain.records import BLOCKED, ImageRecord, ImageStatus, merge_tags
 from ecr_warden.errors import UnsupportedEventError
-from ecr_warden.gate import multiarch, reuse, transitions
+from ecr_warden.gate import lag, multiarch, reuse, transitions, unscanned
 from ecr_warden.gate.acting import Actor
 from ecr_warden.gate.context import Case, GateContext, Outcome, Trigger
 from ecr_warden.gate.evaluate import Decision, Verdict, can_skip_findings_read, evaluate
@@ -82,14 +83,48 @@ class ScanGate:
         counts = detail.finding_severity_counts
         if can_skip_findings_read(self.ctx.policy, image.repository, counts, zero_means_absent=basic):
             return self._record_clean(image, tags, counts.as_dict() if counts else {}, trigger)
-        findings = (
-            self.ports.registry.basic_findings(image.repository, image.digest)
-            if basic
-            else self.ports.enhanced.active_findings(image.repository, image.digest)
-        )
+        findings = self._listed_findings(image, basic)
         if findings is None:
             return self.actor.skipped(image, "scan findings are gone with the image", trigger)
+        reported = counts.as_dict() if counts else {}
+        lagging = lag.missing(self.ctx.policy, image.repository, reported, findings)
+        if lagging:  # never pass what the scanner counted: wait for the findings, fail closed at the end
+            check = lag.first_check(self.ctx, image, tags, reported, basic, trigger)
+            return lag.wait(self.actor, check, lagging, findings, trigger)
         return self._decide(image, tags, findings, trigger)
+
+    def _listed_findings(self, image: ImageRef, basic: bool) -> list[Finding] | None:
+        if basic:
+            return self.ports.registry.basic_findings(image.repository, image.digest)
+        return self.ports.enhanced.active_findings(image.repository, image.digest)
+
+    def on_check(self, check: FindingsCheck | UnscannedCheck) -> Outcome:
+        """A delayed check came due (or early: SQS delays 15 minutes at most; then it is sent on)."""
+        image = ImageRef(check.repository, check.digest)
+        if due_in(check, self.ctx.now()) > 1 and self.ports.checks is not None:
+            self.ports.checks.schedule(check)
+            return Outcome.noop(image, f"check due at {check.not_before:%Y-%m-%d %H:%M:%S}: sent on")
+        if isinstance(check, UnscannedCheck):
+            return unscanned.on_check(self.actor, check)
+        return self._recheck_findings(image, check)
+
+    def _recheck_findings(self, image: ImageRef, check: FindingsCheck) -> Outcome:
+        trigger = Trigger("findings re-check", check.trigger_event_id)
+        record = self.ports.store.get(image.repository, image.digest)
+        if record is None or record.awaiting_findings is None:
+            return Outcome.noop(image, "decided since: nothing to re-check", record.status if record else None)
+        findings = self._listed_findings(image, check.basic)
+        if findings is None:
+            return self.actor.skipped(image, "scan findings are gone with the image", trigger, record)
+        lagging = lag.missing(self.ctx.policy, image.repository, check.counts, findings)
+        if not lagging:
+            return self._decide(image, check.tags, findings, trigger, record)
+        following = lag.next_check(self.ctx.policy, check, self.ctx.now())
+        if following is None or self.ports.checks is None:
+            return lag.timed_out(self.actor, check, findings, record, trigger)
+        self.ports.checks.schedule(following)
+        reason = f"{lag.describe(lagging)}; findings still not listed: re-check at {following.not_before:%H:%M:%S}"
+        return Outcome(image.repository, image.digest, Action.FINDINGS_LAGGING, reason, record.status)
 
     def on_finding(self, event: Inspector2FindingEvent) -> Outcome:
         detail, trigger = event.detail, Trigger(event.detail_type, event.id)
@@ -128,6 +163,8 @@ class ScanGate:
             return Outcome.noop(image, f"own tag {tag}: ecr-warden's own push")
         if detail.manifest_media_type in INDEX_MEDIA_TYPES:
             return multiarch.map_index(self.actor, image, trigger)
+        if detail.artifact_media_type not in ARTIFACT_MEDIA_TYPES:  # signatures, SBOMs, attestations: no scan
+            unscanned.expect_scan(self.actor, image, [tag] if tag else [], event.time, trigger)
         if not tag:
             return Outcome.noop(image, "an untagged push deploys nothing")
         return self._tag_pushed(image, tag, trigger)

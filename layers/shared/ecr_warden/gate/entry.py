@@ -6,16 +6,19 @@ sends it to the on-failure destination.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from ecr_warden.adapters.audit_store import DynamoAuditStore
 from ecr_warden.adapters.dead_letter import SqsDeadLetter
 from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+from ecr_warden.adapters.delayed_checks import SqsDelayedChecks
 from ecr_warden.adapters.inspector import InspectorFindings
 from ecr_warden.adapters.policy_source import SsmPolicySource
 from ecr_warden.adapters.registry import EcrRegistry
 from ecr_warden.contracts.aws_events import AwsEvent
+from ecr_warden.contracts.checks import FindingsCheck, UnscannedCheck, parse_check
 from ecr_warden.contracts.parsing import parse_aws_event
 from ecr_warden.domain.images import Scope
 from ecr_warden.errors import ConcurrentUpdateError, ForeignEventError, PermanentError
@@ -28,7 +31,15 @@ from ecr_warden.settings import GateSettings
 
 # Every adapter the gate is wired with, and the remediation actions it runs itself (auto-release on close); its IAM
 # is what these declare (tests/unit/test_template.py compares).
-ADAPTERS = (EcrRegistry, InspectorFindings, DynamoAuditStore, EventBridgeAnnouncer, SqsDeadLetter, SsmPolicySource)
+ADAPTERS = (
+    EcrRegistry,
+    InspectorFindings,
+    DynamoAuditStore,
+    EventBridgeAnnouncer,
+    SqsDelayedChecks,
+    SqsDeadLetter,
+    SsmPolicySource,
+)
 REMEDIATIONS = ("release",)
 
 
@@ -46,6 +57,7 @@ def build_gate(settings: GateSettings, account: str) -> ScanGate:
         enhanced=InspectorFindings(),
         store=DynamoAuditStore(settings.audit_table_name, scope),
         announcer=EventBridgeAnnouncer(settings.decision_bus_name),
+        checks=SqsDelayedChecks(settings.delayed_checks_queue_url),
     )
     return ScanGate(ctx, ports)
 
@@ -56,6 +68,8 @@ def process(
     gate_factory: Callable[[GateSettings, str], ScanGate] = build_gate,
     dead_letter: DeadLetter | None = None,
 ) -> dict[str, Any]:
+    if isinstance(raw, dict) and "Records" in raw:
+        return _delayed_checks(raw, settings, gate_factory, dead_letter)
     try:
         event = parse_aws_event(raw)
         gate = gate_factory(settings, event.account)
@@ -88,8 +102,41 @@ def process(
     }
 
 
-def _handle(gate: ScanGate, event: AwsEvent) -> Outcome:
-    try:
-        return gate.handle(event)
-    except ConcurrentUpdateError:  # another delivery of the same image won the race: re-read, re-decide once
-        return gate.handle(event)
+def _handle(gate: ScanGate, item: AwsEvent | FindingsCheck | UnscannedCheck) -> Outcome:
+    for attempt in (1, 2):
+        try:
+            if isinstance(item, FindingsCheck | UnscannedCheck):
+                return gate.on_check(item)
+            return gate.handle(item)
+        except ConcurrentUpdateError:  # another delivery of the same image won the race: re-read, re-decide once
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _delayed_checks(
+    raw: dict[str, Any],
+    settings: GateSettings,
+    gate_factory: Callable[[GateSettings, str], ScanGate],
+    dead_letter: DeadLetter | None,
+) -> dict[str, Any]:
+    """A batch from the delayed-check queue. A bad message is parked once (never retried); a failure is reported
+    for its record alone, so SQS retries that one and then moves it to the dead-letter queue."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    def check(record: SQSRecord) -> str:
+        try:
+            body = json.loads(record.body)
+            due = parse_check(body)
+        except (ValueError, PermanentError) as error:
+            permanent = error if isinstance(error, PermanentError) else PermanentError(f"not JSON: {error}")
+            reject({"delayed-check": record.body}, permanent, settings, dead_letter)
+            return "rejected"
+        outcome = _handle(gate_factory(settings, due.account), due)
+        logger.info("delayed check", repository=outcome.repository, digest=outcome.digest,
+                    action=outcome.action.value, reason=outcome.reason)  # fmt: skip
+        return outcome.action.value
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return dict(process_partial_response(event=raw, record_handler=check, processor=processor))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ecr_warden.contracts.decision import Action
-from ecr_warden.domain.images import ImageInfo, ImageRef
+from ecr_warden.domain.images import ImageInfo, ImageRef, Observed
 from ecr_warden.domain.records import BLOCKED, ImageStatus, merge_tags
 from ecr_warden.gate import transitions
 from ecr_warden.gate.context import Case, Outcome, Trigger
@@ -19,14 +19,16 @@ if TYPE_CHECKING:
 def block_through_indexes(actor: Actor, case: Case, info: ImageInfo, deployable: list[str]) -> Outcome | None:
     """Block the indexes a platform image belongs to; None when it belongs to none (block the image itself)."""
     image, record, store = case.image, case.record, actor.ports.store
-    indexes = record.index_digests if record else []
-    if not indexes and not deployable:
-        indexes = actor.ports.registry.indexes_containing(image.repository, image.digest)
-    if not indexes:
+    observed: dict[str, Observed | None] = dict.fromkeys(record.index_digests if record else [])
+    if not observed and not deployable:  # not mapped yet: look where its index can be (bounded)
+        found = actor.ports.registry.indexes_containing(image.repository, image.digest, info.pushed_at)
+        observed = {index.info.digest: index for index in found}
+    if not observed:
         return None
+    indexes = list(observed)
     outcomes = [
         actor.apply(Case(ImageRef(image.repository, index), [], case.decision, store.get(image.repository, index),
-                         case.trigger))
+                         case.trigger, observed[index]))
         for index in indexes
     ]  # fmt: skip
     if deployable and not case.decision.audit:  # per-platform tags of its own (v1-amd64): block those too

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from ecr_warden.contracts.checks import FindingsCheck, UnscannedCheck
 from ecr_warden.contracts.decision import DecisionDetail
 from ecr_warden.domain.findings import Finding
-from ecr_warden.domain.images import ImageInfo, Manifest
+from ecr_warden.domain.images import ImageInfo, Manifest, Observed
 from ecr_warden.domain.records import HistoryEntry, ImageRecord
 from ecr_warden.policy.model import Policy
 
@@ -24,11 +25,12 @@ class Registry(Protocol):
     def restore(self, repository: str, digest: str) -> None: ...
     def digest_of(self, repository: str, tag: str) -> str | None: ...
     def basic_findings(self, repository: str, digest: str) -> list[Finding] | None: ...
-    def indexes_containing(self, repository: str, digest: str) -> list[str]: ...
+    def indexes_containing(self, repository: str, digest: str, pushed_since: datetime | None) -> list[Observed]: ...
 
 
 class EnhancedFindings(Protocol):
     def active_findings(self, repository: str, digest: str) -> list[Finding]: ...
+    def coverage(self, repository: str, digest: str, repository_arn: str) -> tuple[str, str | None] | None: ...
 
 
 class AuditStore(Protocol):
@@ -37,6 +39,10 @@ class AuditStore(Protocol):
     def mark_tag_reused(self, repository: str, tag: str, digest: str) -> str | None: ...
     def record_pass(self, record: ImageRecord, entry: HistoryEntry) -> str | None: ...
     def link_child(self, repository: str, child: str, index_digest: str, now: datetime) -> None: ...
+
+
+class DelayedChecks(Protocol):
+    def schedule(self, check: FindingsCheck | UnscannedCheck) -> None: ...
 
 
 class Announcer(Protocol):
@@ -56,3 +62,4 @@ class Ports:
     enhanced: EnhancedFindings
     store: AuditStore
     announcer: Announcer
+    checks: DelayedChecks | None = None  # None: nothing waits (a lagging scan is decided by its counts at once)

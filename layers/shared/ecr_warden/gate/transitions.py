@@ -117,6 +117,7 @@ def decided(
             "top_findings": top(decision.counted),
             "findings_total": decision.findings_total,
             "counted_ids": [f.id for f in decision.counted],
+            "awaiting_findings": None,  # any decision ends a wait for lagging findings
         }
     )
     updated.remember(ctx.entry(action, status, reason or decision.reasons[0], case.trigger))

@@ -87,6 +87,18 @@ class SlackRoute(BaseModel):
         return any(fnmatch.fnmatchcase(repository, pattern) for pattern in self.repositories)
 
 
+class FindingsLag(BaseModel):
+    """A scan result whose counts reach a threshold before its findings are listed (AWS documents the lag):
+    the image is never passed. It is checked again, without sleeping, until the window closes; then the counts
+    decide: `block` (fail closed) or `alert` (announce `findings_missing`, leave the image as it is)."""
+
+    model_config = STRICT
+
+    window_seconds: int = Field(600, ge=10, le=86400)
+    first_recheck_seconds: int = Field(60, ge=1, le=900)  # doubles on every re-check
+    on_timeout: Literal["block", "alert"] = "block"
+
+
 class Notifications(BaseModel):
     model_config = STRICT
 
@@ -102,7 +114,10 @@ class Policy(BaseModel):
     quarantine_tag_prefix: str = Field("quarantined-", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
     tag_prefix: str = Field("ecr-warden-", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
     unscanned: Literal["allow", "block"] = "allow"
+    # an image with no scan result this long after its push is checked and announced as unscanned
+    unscanned_after_seconds: int = Field(1800, ge=10, le=86400)
     auto_release_on_close: bool = False
+    findings_lag: FindingsLag = Field(default_factory=FindingsLag)
     rules: list[Rule] = Field(min_length=1)
     exemptions: list[Exemption] = Field(default_factory=list)
     notifications: Notifications = Field(default_factory=Notifications)

@@ -1,0 +1,27 @@
+"""The EventBridge envelope every consumed event shares (AWS's and ecr-warden's own decision events).
+
+The same fields and aliases as Powertools' `EventBridgeModel`, without importing Powertools' parser package
+(~25 ms of a cold start) for one base class. Each event's model narrows `source`, `detail-type` and `detail`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventBridgeModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    version: str  # "0" in every event so far
+    id: str
+    source: str
+    account: str
+    time: datetime
+    region: str
+    resources: list[str]
+    detail_type: str = Field(alias="detail-type")
+    detail: Any
+    replay_name: str | None = Field(None, alias="replay-name")  # set when the event comes from an archive replay
