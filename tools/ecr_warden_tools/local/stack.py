@@ -37,7 +37,7 @@ def _fresh_containers() -> None:
 
     aws.reset_clients()
     runtime.forget_policy_sources()
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
 
 
 class LocalStack:
