@@ -1,11 +1,15 @@
-"""ecr-warden benchmarks: numbers to read, not assertions. Run with `make bench`.
+"""ecr-warden benchmarks: numbers to read, not assertions. Run with `make bench` (a few minutes); the method and
+the numbers so far are in docs/PERFORMANCE.md.
 
 - AWS calls per decision (policy already cached) on moto, with Inspector answering through a botocore Stubber
   so the real adapter and its pagination are exercised. Targets: CRITICAL on a tagged single-platform image
   with <= 100 findings <= 8 calls; a clean result <= 2.
-- Cold start of the scan gate: a fresh interpreter importing the handler module, against a bare
-  `import boto3; boto3.client("ecr")` in the same run (target <= 1.3x). Median of several interleaved runs.
 - Decision throughput in-process against moto (moto's speed dominates: a floor, not Lambda's number).
+- Cold start as users pay it (benchmarks/cold_start.py): for each function, a fresh process imports the handler
+  and completes its first invocation against a local endpoint (moto's server on loopback, template.yaml
+  provisioned on it), next to a bare boto3 script making the same AWS calls; layers with and without bytecode;
+  peak memory of both. Target: <= 1.3x the bare script. Median of several interleaved runs.
+- Slack under a flood of decisions: at most one message per second per webhook.
 - Size of the built layers and function artifacts when `make build` has run.
 """
 
@@ -13,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -201,53 +203,6 @@ def api_calls() -> dict[str, Any]:
     return results
 
 
-# What the template sets for the functions (each reads its settings when it is imported).
-FUNCTION_ENVIRONMENT = {
-    "AUDIT_TABLE_NAME": "ecr-warden-dev-audit-v2",
-    "DECISION_BUS_NAME": "ecr-warden-dev",
-    "DECISIONS_TOPIC_ARN": f"arn:aws:sns:us-east-1:{ACCOUNT}:ecr-warden-dev-decisions",
-    "NOTIFY_STATE_TABLE_NAME": "ecr-warden-dev-notify-state",
-    "FOLLOW_UP_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/ecr-warden-dev-follow-ups",
-    "SLACK_DEAD_LETTER_QUEUE_URL": f"https://sqs.us-east-1.amazonaws.com/{ACCOUNT}/ecr-warden-dev-slack-dlq",
-}
-_HANDLER_IMPORT = """
-import importlib.util, time
-t = time.perf_counter()
-spec = importlib.util.spec_from_file_location("app", {path!r})
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-print((time.perf_counter() - t) * 1000)
-"""
-_BOTO3_IMPORT = """
-import time
-t = time.perf_counter()
-import boto3
-boto3.client("ecr")
-print((time.perf_counter() - t) * 1000)
-"""
-
-
-def cold_start(function: str = "scan_gate", runs: int = 9, bare_service: str = "ecr") -> dict[str, float]:
-    env = {
-        **os.environ,
-        **FUNCTION_ENVIRONMENT,
-        "PYTHONPATH": str(ROOT / "layers" / "shared"),
-        "AWS_LAMBDA_FUNCTION_NAME": function,
-    }
-
-    def once(code: str) -> float:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-        return float(done.stdout.strip())
-
-    handler_code = _HANDLER_IMPORT.format(path=str(ROOT / "functions" / function / "app.py"))
-    handler, bare = [], []
-    for _ in range(runs):  # interleaved, so machine noise hits both alike
-        handler.append(once(handler_code))
-        bare.append(once(_BOTO3_IMPORT.replace('"ecr"', f'"{bare_service}"')))
-    h, b = statistics.median(handler), statistics.median(bare)
-    return {"handler_ms": round(h, 1), "boto3_client_ms": round(b, 1), "ratio": round(h / b, 2)}
-
-
 def slack_flood(decisions: int = 200, images: int = 20, senders: int = 4) -> dict[str, Any]:
     """200 decisions (20 new quarantines + 180 follow-up updates) from 4 concurrent 'invocations' against a
     local webhook server; reports the highest number of Slack messages in any one-second window."""
@@ -359,8 +314,13 @@ def sizes() -> dict[str, str]:
 
 
 def main() -> None:
+    import calls_at_scale
+    from cold_start import RUNS, TARGET_RATIO, cold_start, print_costs, print_table
+
     from ecr_warden.observability import metrics
 
+    started = time.monotonic()
+    targets: list[tuple[str, str, str, bool]] = []  # (what, measured, target, met)
     # Outside a handler nothing flushes metrics per invocation; Powertools would print an EMF blob mid-run.
     metrics.add_metric = lambda **_: None  # type: ignore[method-assign]
     print("== AWS calls per decision (policy cached) ==")
@@ -369,27 +329,53 @@ def main() -> None:
     for name, result in calls.items():
         print(f"  {result['calls']:>2} calls  {name}  -> {result['action']}")
         print(f"           {json.dumps(result['by_operation'])}")
+        if "(target <= " in name:
+            limit = int(name.split("(target <= ")[1].rstrip(")"))
+            targets.append(
+                (f"AWS calls: {name.split(' (')[0]}", str(result["calls"]), f"<= {limit}", result["calls"] <= limit)
+            )
+    print("\n== AWS calls per decision as the repository grows (ECR-like paging, 1,000 per page at most) ==")
+    scale = calls_at_scale.measure()
+    calls_at_scale.print_rows(scale)
+    worst = max(max(row["critical"][0], row["unmapped_child"][0]) for row in scale)
+    sizes_measured = "/".join(f"{row['images']:,}" for row in scale)
+    limit = calls_at_scale.TARGET
+    targets.append((f"AWS calls per decision at {sizes_measured} images", str(worst), f"<= {limit}", worst <= limit))
     print(f"\n== throughput (in-process on moto, clean decisions) ==\n  {throughput} decisions/s")
-    print("\n== cold start: handler import vs bare boto3 + client in a fresh interpreter (median of 9) ==")
-    start = cold_start()
     print(
-        f"  handler {start['handler_ms']} ms, boto3 client {start['boto3_client_ms']} ms, "
-        f"ratio {start['ratio']} (target <= 1.3)"
+        f"\n== cold start as users pay it: import + first invocation in a fresh process, against moto on loopback, "
+        f"vs a bare boto3 script making the same calls (median of {RUNS}, interleaved) =="
     )
-    notifier_start = cold_start("notifier", bare_service="sns")
-    print(
-        f"  notifier {notifier_start['handler_ms']} ms, boto3 sns client {notifier_start['boto3_client_ms']} ms, "
-        f"ratio {notifier_start['ratio']} (target <= 1.3)"
-    )
+    results, costs = cold_start()
+    print_table(results)
+    print_costs(costs)
+    for result in results:
+        for variant, row in result["variants"].items():
+            targets.append(
+                (
+                    f"cold start, {result['scenario']} (layers {variant})",
+                    f"{row['ratio']:.2f}x ({row['ms']:.0f} vs {result['bare']['ms']:.0f} ms)",
+                    f"<= {TARGET_RATIO}x",
+                    row["ratio"] <= TARGET_RATIO,
+                )
+            )
     print("\n== Slack under a flood: 200 decisions, 20 images, 4 concurrent senders, one webhook ==")
     flood = slack_flood()
     print(
         f"  {flood['slack_messages']} Slack messages for {flood['decisions']} decisions in {flood['seconds']} s; "
         f"most in any 1-second window: {flood['max_per_second']} (target <= 1)"
     )
+    targets.append(
+        ("Slack messages in any 1-second window", str(flood["max_per_second"]), "<= 1", flood["max_per_second"] <= 1)
+    )
     print("\n== artifact sizes ==")
     for name, size in sizes().items():
         print(f"  {name}: {size}")
+    print("\n== targets ==")
+    width = max(len(what) for what, *_ in targets)
+    for what, measured, target, met in targets:
+        print(f"  {what:<{width}}  {measured:>22}  {target:>8}  {'ok' if met else 'MISSED'}")
+    print(f"\n({time.monotonic() - started:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    (build_dir / "sam-build.log").write_text(completed.stdout + completed.stderr, encoding="utf-8")
     return build_dir
+
+
+def _compiled_for_the_target(built: Path) -> bool:
+    """Whether this build had python3.13 to compile the layers' bytecode with (the Makefiles say which)."""
+    log = (built / "sam-build.log").read_text(encoding="utf-8")
+    compiled = "SharedLayer: bytecode compiled for python3.13" in log
+    assert compiled != ("SharedLayer: python3.13 not found: layer shipped without bytecode" in log), log[-3000:]
+    return compiled
 
 
 def test_dependency_layer_targets_python313_arm64(built: Path) -> None:
@@ -54,7 +63,25 @@ def test_shared_layer_holds_the_package_without_dev_tooling(built: Path) -> None
     assert not (package / "local").exists()
     assert not list(package.rglob("cli.py"))
     assert not list(package.rglob("demo.py"))
-    assert not list(package.rglob("__pycache__"))
+
+
+@pytest.mark.parametrize("layer", ["SharedLayer", "DependenciesLayer"])
+def test_layers_ship_bytecode_for_python313_only(built: Path, layer: str) -> None:
+    """The runtime's Python can't write bytecode into /opt: a layer ships it, compiled for python3.13 (never for the
+    build host's Python), or, when the build had no python3.13, ships none and the build output says so."""
+    python = built / layer / "python"
+    compiled = list(python.rglob("*.pyc"))
+    assert all(p.parent.name == "__pycache__" and p.name.endswith(".cpython-313.pyc") for p in compiled)
+    if not _compiled_for_the_target(built):
+        assert compiled == []
+        assert not list(python.rglob("__pycache__"))
+        return
+    sources = [p for p in python.rglob("*.py") if "__pycache__" not in p.parts]
+    assert sources
+    assert [p for p in sources if not (p.parent / "__pycache__" / f"{p.stem}.cpython-313.pyc").is_file()] == []
+    for pyc in compiled[:50]:  # unchecked-hash: sam zips files with a 1980 date, so timestamps would never match
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b01, pyc
 
 
 def test_function_artifacts_hold_only_project_code(built: Path) -> None:
@@ -97,8 +124,9 @@ def test_every_module_of_the_built_layer_imports_with_only_the_layers_dependenci
         "assert not leaked, leaked\n"
         "print(len(names))\n"
     )
+    paths = f"import sys; sys.path[:0] = [{str(shared)!r}, {str(deps)!r}]\n"
     completed = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", f"import sys; sys.path[:0] = [{str(shared)!r}, {str(deps)!r}]\n{script}"],
+        [sys.executable, "-I", "-S", "-B", "-c", paths + script],  # -B: never write this host's bytecode in the layer
         capture_output=True,
         text=True,
         timeout=120,

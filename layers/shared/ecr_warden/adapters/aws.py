@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ecr_warden import __version__
@@ -99,6 +100,21 @@ def client(service: str, scope: Scope | None = None) -> Any:
 def reset_clients() -> None:
     """Forget every client (tests switch endpoints and credentials between cases)."""
     _factory.reset()
+
+
+def parameters_provider(kind: str, service: str, provider_class: Callable[..., Any]) -> Any:
+    """Powertools' default Parameters provider `kind` ("ssm", "secrets") on this factory's client for `service`.
+    Left to itself a provider builds a boto3 session of its own, with a second copy of botocore's endpoint data
+    (tens of ms of a cold start, and memory: docs/PERFORMANCE.md). Registered as Powertools' default provider, so
+    `parameters.get_*` and `parameters.clear_caches()` keep working; a new client (tests reset them) gets a new
+    provider, with an empty cache."""
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    made = client(service)
+    provider = DEFAULT_PROVIDERS.get(kind)
+    if getattr(provider, "client", None) is not made:
+        provider = DEFAULT_PROVIDERS[kind] = provider_class(boto3_client=made)
+    return provider
 
 
 def error_code(exc: Exception) -> str:

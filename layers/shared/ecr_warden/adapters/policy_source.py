@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
+from ecr_warden.adapters.aws import parameters_provider
 from ecr_warden.errors import ConfigurationError
 from ecr_warden.observability import MetricUnit, logger, metrics
 from ecr_warden.policy.load import InvalidPolicyError, default_policy, parse_policy
@@ -12,6 +14,13 @@ from ecr_warden.policy.model import Policy
 
 IAM_ACTIONS = frozenset({"ssm:GetParameter"})
 CACHE_SECONDS = 300
+
+
+def ssm_provider() -> Any:
+    """Powertools' SSM provider on the client factory's SSM client (see aws.parameters_provider)."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    return parameters_provider("ssm", "ssm", SSMProvider)
 
 
 @dataclass
@@ -27,7 +36,7 @@ class SsmPolicySource:
         from aws_lambda_powertools.utilities import parameters
 
         try:
-            text = str(parameters.get_parameter(self.parameter_name, max_age=CACHE_SECONDS))
+            text = str(ssm_provider().get(self.parameter_name, max_age=CACHE_SECONDS))
         except parameters.exceptions.GetParameterError as exc:
             if self._last_valid is not None:
                 logger.warning(

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecr_warden.adapters.aws import parameters_provider
 from ecr_warden.errors import SlackConfigurationError, SlackDeliveryError, SlackPayloadError
 
 IAM_ACTIONS = frozenset({"secretsmanager:GetSecretValue"})
@@ -29,6 +30,13 @@ CONFIGURATION_ERRORS = frozenset(
 # slack_sdk logs request URLs at DEBUG; this logger never goes below WARNING, whatever the log level.
 _quiet = logging.getLogger("ecr_warden.slack_sdk")
 _quiet.setLevel(logging.WARNING)
+
+
+def secrets_provider() -> Any:
+    """Powertools' Secrets Manager provider on the client factory's client (see aws.parameters_provider)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return parameters_provider("secrets", "secretsmanager", SecretsProvider)
 
 
 def _retry_handlers() -> list[Any]:
@@ -68,7 +76,7 @@ class SlackWebhooks:
         if not name:
             raise SlackConfigurationError(route, "no webhook secret configured")
         try:
-            value = parameters.get_secret(name, max_age=SECRET_CACHE_SECONDS, transform="json")
+            value = secrets_provider().get(name, max_age=SECRET_CACHE_SECONDS, transform="json")
         except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError) as exc:
             raise SlackConfigurationError(route, f"webhook secret unreadable ({type(exc).__name__})") from None
         url = value.get("url") if isinstance(value, dict) else None
@@ -77,6 +85,9 @@ class SlackWebhooks:
         return url
 
     def post(self, route: str, url: str, message: dict[str, Any]) -> None:
+        # slack_sdk's package imports its WebClient, and the webhook client asyncio (via slack_sdk.web.internal_utils):
+        # 40-68 ms of the first post with bytecode, 112-162 ms without. Kept: slack_sdk is the project's Slack client,
+        # and only replacing its package modules would avoid part of it (docs/PERFORMANCE.md).
         from slack_sdk.webhook import WebhookClient
 
         client = WebhookClient(

@@ -1,7 +1,8 @@
 """The EventBridge envelope every consumed event shares (AWS's and ecr-warden's own decision events).
 
-The same fields and aliases as Powertools' `EventBridgeModel`, without importing Powertools' parser package
-(~25 ms of a cold start) for one base class. Each event's model narrows `source`, `detail-type` and `detail`.
+The same fields and aliases as Powertools' `EventBridgeModel`, without importing Powertools' parser package for
+one base class (6-8 ms of a cold start with bytecode, 17-23 ms without: docs/PERFORMANCE.md). Each event's
+model narrows `source`, `detail-type` and `detail`.
 """
 
 from __future__ import annotations
