@@ -16,15 +16,19 @@ def _fill(aws: Env, count: int) -> None:
         aws.push(f"filler-{i}", f"filler-{i}")
 
 
-def test_an_unmapped_child_in_a_large_repository_costs_a_bounded_number_of_calls(aws: Env) -> None:
+def _unmapped_child(aws: Env, fillers: int) -> tuple[str, str]:
     aws.create_repository()
-    _fill(aws, 1_200)  # more tagged images than one page holds
+    _fill(aws, fillers)
     child = aws.push(None, "amd64", media_type=OCI_MANIFEST, manifest=image_manifest("amd64", OCI_MANIFEST))
     index = aws.push("v5", "index", media_type=OCI_INDEX, manifest=image_index({"linux/amd64": child}))
     aws.enhanced.findings[(REPOSITORY, child)] = list(CRITICAL)
     aws.counter.calls.clear()
     aws.enhanced.calls = 0
+    return child, index
 
+
+def test_an_unmapped_child_finds_its_index_in_one_page_and_blocks_it(aws: Env) -> None:
+    child, index = _unmapped_child(aws, 900)  # every tagged image fits one page
     # the index's push event was not handled yet: the scan of its platform image arrives first
     outcome = aws.gate().handle(events.inspector_scan(child, [], {"CRITICAL": 1, "TOTAL": 2}))
     calls, total = dict(aws.counter.calls), aws.counter.total + aws.enhanced.calls
@@ -34,6 +38,19 @@ def test_an_unmapped_child_in_a_large_repository_costs_a_bounded_number_of_calls
     assert calls["ecr:DescribeImages"] == 2, calls  # the child, and one page of tagged images
     assert calls["ecr:BatchGetImage"] == 1, calls  # the candidate indexes, whose manifests then serve the block
     assert total <= MAX_CALLS, calls
+
+
+def test_beyond_one_page_the_cost_stays_bounded_and_the_outcome_says_what_it_did(aws: Env) -> None:
+    child, index = _unmapped_child(aws, 1_200)  # ECR's page order is unspecified: the index may not be on it
+    outcome = aws.gate().handle(events.inspector_scan(child, [], {"CRITICAL": 1, "TOTAL": 2}))
+    total = aws.counter.total + aws.enhanced.calls
+
+    assert total <= MAX_CALLS, aws.counter.calls
+    assert aws.counter.calls["ecr:DescribeImages"] <= 2
+    if aws.tags(index) == ["v5"]:  # not found on the page: the child is blocked and the outcome says why
+        assert outcome.reason.endswith("an index that does is blocked as soon as its push is mapped")
+        assert aws.gate().handle(events.push(index, "v5", media_type=OCI_INDEX)).action == "quarantined"
+    assert aws.tags(index) == ["quarantined-" + index[7:19]]
 
 
 def test_the_lookup_asks_for_ecr_largest_page_of_tagged_images(aws: Env) -> None:
