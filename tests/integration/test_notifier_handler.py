@@ -113,3 +113,20 @@ def test_follow_up_batch_flushes_with_partial_failure_reporting(aws: Env, handle
     ]
     result = handler({"Records": records}, Context())
     assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("region", "evil.example/login?x="), ("account", "<!channel>"), ("repository", "a/<!here>"), ("digest", "x y")],
+)
+def test_a_forged_decision_goes_to_the_dlq_without_a_message(
+    aws: Env, handler: Any, slack: ScriptedSlack, field: str, value: str
+) -> None:
+    raw = load_event("ecr-warden-decision-quarantined.json")
+    raw["detail"][field] = value
+    assert handler(raw, Context())["status"] == "rejected"
+    assert slack.received == []
+    parked = aws.clients["sqs"].receive_message(
+        QueueUrl=aws.outputs["NotifierDeadLetterQueueUrl"], MaxNumberOfMessages=10
+    )["Messages"]
+    assert len(parked) == 1

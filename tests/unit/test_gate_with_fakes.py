@@ -746,12 +746,6 @@ def test_a_failed_quarantine_tag_is_added_by_the_retry_before_any_tag_is_removed
 # -- behaviour that looks wrong (xfail: each shows the defect; see the reason) ---------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a decision whose run fails after the write-ahead is never announced as such: the retry sees the same "
-    "fingerprint and only verifies/completes (quarantine: announced as 'retag_blocked'; tag: Actor.complete() and "
-    "a failed PutEvents: nothing announced)",
-)
 @pytest.mark.parametrize("failing", ["remove_tags", "add_tag", "publish"])
 def test_a_retried_decision_is_announced_once_as_itself(fakes: Fakes, failing: str) -> None:
     gate = fakes.gate(policy(**TAG_AT_HIGH) if failing == "add_tag" else None)
@@ -770,11 +764,6 @@ def test_a_retried_decision_is_announced_once_as_itself(fakes: Fakes, failing: s
     assert fakes.announcer.actions() == ["tagged" if failing == "add_tag" else "quarantined"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Actor.pass_ removes the marker tag without checking that another tag holds the image: when the marker "
-    "is the image's last tag (e.g. `latest` moved to a new build), BatchDeleteImage deletes the image",
-)
 def test_clearing_the_marker_never_deletes_the_image(fakes: Fakes) -> None:
     gate = fakes.gate(policy(**TAG_AT_HIGH))
     fakes.registry.create_repository(immutable=False)
@@ -787,11 +776,6 @@ def test_clearing_the_marker_never_deletes_the_image(fakes: Fakes) -> None:
     assert fakes.registry.exists(old)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Actor.pass_ ignores remove_tags' failures for the marker and records marker_tag=None anyway: the "
-    "marker stays on the image and the record forgets it",
-)
 def test_a_marker_that_could_not_be_removed_is_not_forgotten(fakes: Fakes) -> None:
     gate = fakes.gate(policy(**TAG_AT_HIGH))
     fakes.registry.create_repository()
@@ -806,12 +790,6 @@ def test_a_marker_that_could_not_be_removed_is_not_forgotten(fakes: Fakes) -> No
     assert marker(digest) not in fakes.registry.tags(digest) or record.marker_tag == marker(digest)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="auto-release stores the blocking fingerprint as released_fingerprint, so when the same CRITICAL "
-    "finding reopens the state machine takes NOTE_KEPT_RELEASED ('released by an admin'), records it unannounced "
-    "and leaves the image deployable, though no admin ever released it",
-)
 def test_an_auto_released_image_is_blocked_again_when_its_finding_reopens(fakes: Fakes) -> None:
     gate = fakes.gate(policy(auto_release_on_close=True))
     fakes.registry.create_repository()

@@ -5,6 +5,9 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from ecr_warden.contracts.decision import Action, DecisionDetail
 from ecr_warden.domain.findings import Finding
 from ecr_warden.notify import message
@@ -107,7 +110,7 @@ def test_audit_mode_says_what_it_would_have_done() -> None:
 
 
 def test_sns_subject_is_short_ascii_one_line() -> None:
-    subject = message.sns_subject(decision(repository="ünïcode/" + "x" * 200))
+    subject = message.sns_subject(decision(tags=["ünïcode-" + "x" * 200]))
     assert len(subject) < 100
     assert subject.isascii()
     assert "\n" not in subject
@@ -161,3 +164,104 @@ def test_a_reused_tag_names_both_images() -> None:
     assert f"now points at `{other[:19]}…`" in text
     assert DIGEST[:19] in text
     assert message.sns_document(detail)["decision"]["tag_now_on"] == other
+
+
+def _mrkdwn_texts(payload: dict[str, Any]) -> list[str]:
+    """Every piece of the message Slack parses as mrkdwn: the fallback text, section texts and fields, context."""
+    texts = [payload["text"]]
+    for block in payload["blocks"]:
+        if block.get("text", {}).get("type") == "mrkdwn":
+            texts.append(block["text"]["text"])
+        texts += [f["text"] for f in block.get("fields", []) if f.get("type") == "mrkdwn"]
+        texts += [e["text"] for e in block.get("elements", []) if e.get("type") == "mrkdwn"]
+    return texts
+
+
+def test_event_text_is_escaped_in_every_mrkdwn_text() -> None:
+    hostile = "<!channel> <https://evil.example/login|click> & <@U123>"
+    detail = decision(
+        tags=[hostile],
+        reasons=[hostile],
+        rule=hostile,
+        quarantine_tag=hostile,
+        trigger=hostile,
+        decision_id=hostile,
+        severity_counts={"CRITICAL": 1, hostile: 2},
+        top_findings=[
+            Finding(
+                id=hostile,
+                severity="CRITICAL",
+                package=hostile,
+                installed_version=hostile,
+                fixed_version=hostile,
+                url="https://evil.example/advisory",
+            )
+        ],
+    )
+    updates = [decision(action=Action.UPDATED, reasons=[hostile])]
+    for payload in (message.slack_message(detail), message.slack_message(detail, updates)):
+        for text in _mrkdwn_texts(payload):
+            assert "<!" not in text, text
+            assert "<@" not in text, text
+            assert "<https://evil" not in text, text
+            assert "evil.example/advisory" not in text, text  # not a link target, and not shown as one
+        assert "&lt;!channel&gt;" in json.dumps(payload)
+
+
+def test_only_known_advisory_hosts_become_links() -> None:
+    def line(url: str) -> str:
+        payload = message.slack_message(decision(top_findings=[Finding(id="CVE-1", severity="HIGH", url=url)]))
+        return next(t for t in _mrkdwn_texts(payload)[1:] if "CVE-1" in t)
+
+    for good in (
+        "https://nvd.nist.gov/vuln/detail/CVE-1",
+        "https://github.com/advisories/GHSA-xxxx-yyyy-zzzz",
+        "https://www.cve.org/CVERecord?id=CVE-1",
+        "https://access.redhat.com/security/cve/CVE-1",
+        "https://ubuntu.com/security/CVE-1",
+        "https://security-tracker.debian.org/tracker/CVE-1",
+        "https://alas.aws.amazon.com/AL2/ALAS-1.html",
+        "https://osv.dev/vulnerability/CVE-1",
+        "https://cve.mitre.org/cgi-bin/cvename.cgi?name=CVE-1",
+    ):
+        assert f"<{good.replace('&', '&amp;')}|CVE-1>" in line(good), good
+    for bad in (
+        "http://nvd.nist.gov/vuln/detail/CVE-1",
+        "https://nvd.nist.gov.evil.example/x",
+        "https://evil.example@nvd.nist.gov/x",
+        "https://github.com/evil/phish",
+        "https://nvd.nist.gov/x|fake label",
+        "https://nvd.nist.gov/x>y",
+        "javascript:alert(1)",
+    ):
+        text = line(bad)
+        assert "<" not in text.replace("&lt;", ""), (bad, text)
+        assert "CVE-1" in text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("region", "evil.example/phish?x="),
+        ("region", "us-east-1.evil.example"),
+        ("region", "US-EAST-1"),
+        ("account", "12345678901"),
+        ("account", "123456789012/../x"),
+        ("repository", "Repo/<!channel>"),
+        ("repository", "a//b"),
+        ("repository", "../etc"),
+        ("digest", "sha256:abc def"),
+        ("digest", "<!channel>"),
+    ],
+)
+def test_decisions_with_forged_locations_are_invalid(field: str, value: str) -> None:
+    with pytest.raises(ValidationError):
+        decision(**{field: value})
+
+
+def test_real_locations_are_valid() -> None:
+    for region in ("us-east-1", "eu-central-2", "ap-southeast-4", "us-gov-west-1", "cn-north-1", "il-central-1"):
+        assert decision(region=region).region == region
+    assert decision(repository="a.b_c-d/e-f/g").repository == "a.b_c-d/e-f/g"
+    url = message.console_url(decision(region="eu-west-1"))
+    assert url.startswith("https://eu-west-1.console.aws.amazon.com/ecr/")

@@ -203,12 +203,6 @@ def test_the_fingerprint_separates_mode_note_and_findings() -> None:
     assert decision(Verdict.BLOCK).fingerprint == BLOCK.fingerprint  # same input, same identity
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="next_step checks the fingerprint before the exemption's expiry: an EXEMPT record whose exemption has "
-    "expired stays DUPLICATE for a scan with unchanged findings, so it is never blocked (docstring: 'EXEMPT holds "
-    "until its expiry')",
-)
 def test_an_expired_exemption_with_unchanged_findings_blocks() -> None:
     stored = record(ImageStatus.EXEMPT, BLOCK.fingerprint, exempt_until=PAST)
     assert next_step(case(stored, BLOCK), NOW, False) is Step.BLOCK
@@ -436,12 +430,6 @@ def test_retag_blocked_names_the_policy_quarantine_tag_when_none_was_recorded() 
     assert plan.effects[0] == AddTag(QUARANTINE_TAG, MANIFEST)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retag_blocked promises 'never remove the last tag' but, given no manifest and an image without its "
-    "quarantine tag, plans RemoveTags of every tag (ECR then deletes the image); only Actor.enforce_quarantine's "
-    "early return keeps this from happening",
-)
 def test_retag_blocked_never_plans_to_remove_every_tag() -> None:
     stored = record(ImageStatus.QUARANTINED, BLOCK.fingerprint, quarantine_tag=QUARANTINE_TAG)
     plan = transitions.retag_blocked(CTX, stored, info("v1"), None, ["v1"], TRIGGER)

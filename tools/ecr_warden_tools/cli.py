@@ -13,6 +13,8 @@ from typing import Any
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 EXIT_INCOMPLETE = 3  # release: done, but some recorded tags now point at other images and were not restored
+# A real Slack webhook for `local` comes from a file or this variable, never the command line (the process list)
+SLACK_WEBHOOK_URL_VARIABLE = "ECR_WARDEN_SLACK_WEBHOOK_URL"
 
 
 def _default_template() -> Path:
@@ -37,15 +39,44 @@ def _parameters(pairs: list[str]) -> dict[str, str]:
     return result
 
 
+class _RemovedWebhookFlag(argparse.Action):
+    """`--slack-webhook-url URL` put the secret in the process list; it is refused (and not echoed)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> None:
+        parser.error(
+            f"--slack-webhook-url was removed: put the URL in a file and pass --slack-webhook-url-file PATH, or set "
+            f"{SLACK_WEBHOOK_URL_VARIABLE}"
+        )
+
+
+def slack_webhook_url(args: argparse.Namespace) -> str | None:
+    """The real webhook for `local`: the file's first line, else the environment variable, else None (the local
+    catcher). Errors name the option, never the content."""
+    path: Path | None = args.slack_webhook_url_file
+    if path is None:
+        return os.environ.get(SLACK_WEBHOOK_URL_VARIABLE) or None
+    try:
+        url = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--slack-webhook-url-file {path}: cannot read it ({type(exc).__name__})") from None
+    if not url:
+        raise ValueError(f"--slack-webhook-url-file {path}: the file is empty")
+    return url
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from ecr_warden.errors import ConfigurationError
     from ecr_warden_tools.local.stack import LocalStack
 
+    try:
+        webhook = slack_webhook_url(args)
+    except ValueError as exc:
+        return _fail(str(exc))
     stack = LocalStack(
         args.template,
         port=args.port,
         region=args.region,
-        slack_webhook_url=args.slack_webhook_url,
+        slack_webhook_url=webhook,
         parameters=_parameters(args.parameter),
         echo=lambda line: print(line, flush=True),
     )
@@ -265,7 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local", help="run the embedded local AWS stack in the foreground")
     local.add_argument("--port", type=int, default=4566)
     local.add_argument("--region", default="us-east-1")
-    local.add_argument("--slack-webhook-url", help="real webhook to use instead of the local catcher")
+    local.add_argument(
+        "--slack-webhook-url-file",
+        type=Path,
+        metavar="PATH",
+        help=f"a file holding a real Slack webhook URL to use instead of the local catcher (or set "
+        f"{SLACK_WEBHOOK_URL_VARIABLE}); the URL is never taken on the command line",
+    )
+    local.add_argument("--slack-webhook-url", action=_RemovedWebhookFlag, help=argparse.SUPPRESS)
     local.add_argument("--template", type=Path, default=None)
     local.add_argument(
         "--parameter",

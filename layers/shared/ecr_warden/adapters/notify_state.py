@@ -124,7 +124,8 @@ class DynamoNotifyState:
         return [item["S"] for item in old.get("pending", {}).get("L", [])], old.get("latest", {}).get("S")
 
     def reserve_slot(self, webhook: str, interval: float) -> float:
-        """Reserve the next send slot for a webhook across all concurrent invocations; seconds to wait."""
+        """Reserve the next send slot for a webhook across all concurrent invocations: the time (epoch seconds)
+        the send may start. The caller measures its wait against the clock after this returns."""
         key = self._key(f"rate#{webhook}")
         while True:
             item = self.dynamodb.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item")
@@ -147,4 +148,4 @@ class DynamoNotifyState:
                 if _conditional_failed(exc):
                     continue  # another sender took this slot: take the next one
                 raise
-            return max(0.0, slot - now)
+            return slot

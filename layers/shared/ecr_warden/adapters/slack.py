@@ -4,8 +4,10 @@ Secrets Manager (cached by Powertools Parameters) and never logged, raised or co
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ecr_warden.adapters.aws import parameters_provider
 from ecr_warden.errors import SlackConfigurationError, SlackDeliveryError, SlackPayloadError
@@ -27,9 +29,33 @@ CONFIGURATION_ERRORS = frozenset(
         "invalid_webhook",
     }
 )
-# slack_sdk logs request URLs at DEBUG; this logger never goes below WARNING, whatever the log level.
-_quiet = logging.getLogger("ecr_warden.slack_sdk")
-_quiet.setLevel(logging.WARNING)
+SLACK_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})  # plain http allowed: the tests' and local stack's catchers
+# scheme://host[:port]/path, nothing else: no user info, query, fragment, whitespace or control characters
+_URL_SHAPE = re.compile(r"(?P<scheme>https?)://(?P<host>[A-Za-z0-9.-]+)(?::\d{1,5})?(?:/[A-Za-z0-9._~%-]+)+")
+_MALFORMED = "webhook URL is malformed (expected https://hooks.slack.com/services/...)"
+
+# slack_sdk logs the request URL at DEBUG and, on a connection error, the error at ERROR (urllib's errors quote
+# the URL). It gets a logger of its own that is silent at every level and not in logging's registry, so no
+# configuration can turn it on or route it elsewhere.
+_silenced = logging.Logger("ecr_warden.slack_sdk", level=logging.CRITICAL + 1)
+_silenced.propagate = False
+_silenced.disabled = True
+_silenced.addHandler(logging.NullHandler())
+
+
+def checked_url(route: str, url: object, allowed_hosts: frozenset[str] = SLACK_HOSTS) -> str:
+    """The webhook URL if it is well-formed https to an allowed host (or http(s) to loopback); otherwise a
+    SlackConfigurationError that does not echo it."""
+    shape = _URL_SHAPE.fullmatch(url) if isinstance(url, str) else None
+    if shape is None:
+        raise SlackConfigurationError(route, _MALFORMED)
+    host = shape["host"].lower()
+    if not (host in LOOPBACK_HOSTS or (shape["scheme"] == "https" and host in allowed_hosts)):
+        raise SlackConfigurationError(route, _MALFORMED)
+    if urlsplit(str(url)).hostname != host:  # what urllib will connect to is what was checked
+        raise SlackConfigurationError(route, _MALFORMED)
+    return str(url)
 
 
 def secrets_provider() -> Any:
@@ -67,6 +93,7 @@ def _retry_handlers() -> list[Any]:
 class SlackWebhooks:
     default_secret: str | None
     timeout_seconds: int = 10
+    allowed_hosts: frozenset[str] = SLACK_HOSTS
     _handlers: list[Any] = field(default_factory=list)
 
     def url(self, route: str, secret: str | None) -> str:
@@ -80,9 +107,9 @@ class SlackWebhooks:
         except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError) as exc:
             raise SlackConfigurationError(route, f"webhook secret unreadable ({type(exc).__name__})") from None
         url = value.get("url") if isinstance(value, dict) else None
-        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        if url is None:
             raise SlackConfigurationError(route, 'webhook secret has no "url"; set {"url": "https://hooks..."}')
-        return url
+        return checked_url(route, url, self.allowed_hosts)
 
     def post(self, route: str, url: str, message: dict[str, Any]) -> None:
         # slack_sdk's package imports its WebClient, and the webhook client asyncio (via slack_sdk.web.internal_utils):
@@ -91,7 +118,10 @@ class SlackWebhooks:
         from slack_sdk.webhook import WebhookClient
 
         client = WebhookClient(
-            url, timeout=self.timeout_seconds, logger=_quiet, retry_handlers=self._handlers or _retry_handlers()
+            checked_url(route, url, self.allowed_hosts),
+            timeout=self.timeout_seconds,
+            logger=_silenced,
+            retry_handlers=self._handlers or _retry_handlers(),
         )
         try:
             response = client.send(text=message["text"], blocks=message["blocks"])

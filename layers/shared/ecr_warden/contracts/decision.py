@@ -5,11 +5,12 @@ detail-type `Image Decision`; see docs/decision-event.md. Minor versions only ad
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ecr_warden.contracts.envelope import EventBridgeModel
 from ecr_warden.domain.findings import Finding
@@ -17,6 +18,17 @@ from ecr_warden.domain.findings import Finding
 DECISION_SOURCE = "ecr-warden"
 DECISION_DETAIL_TYPE = "Image Decision"
 SCHEMA_VERSION = "1.1"  # 1.1 added release_incomplete, tag_reused, findings_missing, unscanned and their fields
+
+# What the decision says where the image is. The notifier builds console links and commands from these, so a
+# forged decision must not point them anywhere else.
+_LOCATIONS = {
+    "region": re.compile(r"[a-z]{2}(-[a-z]+)+-\d"),
+    "account": re.compile(r"\d{12}"),
+    # ECR's repository name pattern, at most 256 characters
+    "repository": re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"),
+    # an OCI digest: algorithm:encoded
+    "digest": re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+"),
+}
 
 
 class Action(StrEnum):
@@ -84,6 +96,14 @@ class DecisionDetail(BaseModel):
     def _known_major(cls, value: str) -> str:
         if value.split(".", 1)[0] != SCHEMA_VERSION.split(".", 1)[0]:
             raise ValueError(f"unsupported decision schema version {value!r} (this code reads {SCHEMA_VERSION})")
+        return value
+
+    @field_validator("region", "account", "repository", "digest")
+    @classmethod
+    def _real_shaped(cls, value: str, info: ValidationInfo) -> str:
+        name = str(info.field_name)
+        if len(value) > 256 or not _LOCATIONS[name].fullmatch(value):
+            raise ValueError(f"not a valid {name}")
         return value
 
 

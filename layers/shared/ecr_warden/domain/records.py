@@ -40,6 +40,19 @@ class HistoryEntry(BaseModel):
     event_id: str | None = None
 
 
+class PendingAnnouncement(BaseModel):
+    """The outbox: a decision written ahead whose run failed before it was announced. A retry with the same
+    fingerprint completes ECR and announces this, once, then clears it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str | None
+    action: str
+    previous: ImageStatus | None = None
+    tags: list[str] | None = None
+    reason: str
+
+
 class ImageRecord(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -68,6 +81,8 @@ class ImageRecord(BaseModel):
     audit_action: str | None = None
     awaiting_findings: dict[str, int] | None = None  # the scanner's counts, while its findings are not listed
     history: list[HistoryEntry] = Field(default_factory=list)
+    pending_announcement: PendingAnnouncement | None = None  # written when a run failed before announcing
+    incomplete: str | None = None  # what the last run could not finish in ECR (cleared when a run completes)
 
     def remember(self, entry: HistoryEntry) -> None:
         self.history = [*self.history, entry][-HISTORY_LIMIT:]

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from ecr_warden.contracts.decision import Action
 from ecr_warden.domain.images import ImageInfo, ImageRef
 from ecr_warden.domain.records import ImageRecord, ImageStatus
-from ecr_warden.gate import multiarch, restore, transitions
+from ecr_warden.gate import multiarch, outbox, restore, transitions
 from ecr_warden.gate.context import Case, GateContext, Outcome, Trigger
-from ecr_warden.gate.effects import Executor
+from ecr_warden.gate.effects import Executor, PartialActionError
 from ecr_warden.gate.plan import Plan
 from ecr_warden.gate.ports import Ports
 from ecr_warden.gate.transitions import Step
@@ -38,6 +38,9 @@ class Actor:
         self.executor = Executor(self.ctx, self.ports)
 
     def apply(self, case: Case) -> Outcome:
+        pending = outbox.owed(case)
+        if pending is not None:  # a retry of a decision whose run failed: finish it, announce it as itself
+            return outbox.settle(self, case, pending)
         step = transitions.next_step(case, self.ctx.now(), self.ctx.policy.auto_release_on_close)
         if step in transitions.STANDING:
             action, reason = transitions.STANDING[step]
@@ -48,7 +51,7 @@ class Actor:
         handlers: dict[Step, Callable[[Case], Outcome]] = {
             Step.VERIFY_QUARANTINE: lambda c: self.enforce_quarantine(_stored(c), None, c.trigger),
             Step.COMPLETE: lambda c: self.complete(_stored(c)),
-            Step.AUTO_RELEASE: lambda c: restore.release(self, _stored(c), c.decision, AUTO_RELEASE, c.trigger),
+            Step.AUTO_RELEASE: lambda c: restore.release(self, _stored(c), c.decision, AUTO_RELEASE, c.trigger, False),
             Step.BLOCK: self.block,
             Step.TAG: self.tag,
             Step.PASS: self.pass_,
@@ -84,7 +87,9 @@ class Actor:
         plan = transitions.quarantine(self.ctx, case, info, manifest, deployable)
         return self._run(replace(plan, reason=plan.reason + remark) if remark else plan, case)
 
-    def enforce_quarantine(self, record: ImageRecord, info: ImageInfo | None, trigger: Trigger) -> Outcome:
+    def enforce_quarantine(
+        self, record: ImageRecord, info: ImageInfo | None, trigger: Trigger, announce: bool = True
+    ) -> Outcome:
         """A quarantined digest stays unpullable by tag: remove any deployable tag that reappeared."""
         image = ImageRef(record.repository, record.digest)
         info = info or self.ports.registry.describe(image.repository, image.digest)
@@ -105,7 +110,9 @@ class Actor:
             if manifest is None:
                 return Outcome.noop(image, "quarantined image no longer exists", record.status)
         plan = transitions.retag_blocked(self.ctx, record, info, manifest, leftover, trigger)
-        return self.executor.run(plan, transitions.decision_of(self.ctx, plan.record), trigger)
+        return self.executor.run(
+            replace(plan, announce=announce), transitions.decision_of(self.ctx, plan.record), trigger
+        )
 
     # -- tagging, passing, completing ----------------------------------------------------------------------------
 
@@ -119,12 +126,24 @@ class Actor:
 
     def pass_(self, case: Case) -> Outcome:
         record = case.record
-        marker_removed = bool(
-            record and record.status is ImageStatus.TAGGED and record.marker_tag and not case.decision.audit
-        )
-        if record and record.marker_tag and marker_removed:  # the flag no longer applies
-            self.ports.registry.remove_tags(case.image.repository, [record.marker_tag])
+        flagged = record and record.status is ImageStatus.TAGGED and not case.decision.audit
+        marker = record.marker_tag if record and flagged else None
+        marker_removed = marker is not None and self._remove_marker(case.image, marker)  # the flag no longer applies
         return self._run(transitions.passed(self.ctx, case, marker_removed), case)
+
+    def _remove_marker(self, image: ImageRef, marker: str) -> bool:
+        """Take the marker off this digest, but only if it is still on it and never as its last tag (that would
+        delete the image, e.g. once `latest` moved to a newer build). False: kept, and the record keeps it too.
+        Raises when ECR refuses: the record still names the marker, and a retry removes it."""
+        info = self.ports.registry.describe(image.repository, image.digest)
+        if info is None or marker not in info.tags:
+            return True  # gone with the image, or no longer on it: nothing of ours to remove
+        if len(info.tags) == 1:
+            return False
+        failures = self.ports.registry.remove_tags(image.repository, [marker])
+        if failures:
+            raise PartialActionError(f"{image}: could not remove the marker: {'; '.join(failures)}")
+        return True
 
     def complete(self, record: ImageRecord) -> Outcome:
         """Finish an archive or a marker tag whose ECR call failed after the record was written."""

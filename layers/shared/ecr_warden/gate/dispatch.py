@@ -161,6 +161,9 @@ class ScanGate:
         if tag and self.ctx.policy.is_own_tag(tag, image.digest):
             metrics.add_metric(name="OwnEventsIgnored", unit=MetricUnit.Count, value=1)
             return Outcome.noop(image, f"own tag {tag}: ecr-warden's own push")
+        if tag and self._own_recorded_tag(image, tag):  # a quarantine tag nobody could take first
+            metrics.add_metric(name="OwnEventsIgnored", unit=MetricUnit.Count, value=1)
+            return Outcome.noop(image, f"own tag {tag}: ecr-warden's own push (as recorded)")
         if detail.manifest_media_type in INDEX_MEDIA_TYPES:
             return multiarch.map_index(self.actor, image, trigger)
         if detail.artifact_media_type not in ARTIFACT_MEDIA_TYPES:  # signatures, SBOMs, attestations: no scan
@@ -168,6 +171,13 @@ class ScanGate:
         if not tag:
             return Outcome.noop(image, "an untagged push deploys nothing")
         return self._tag_pushed(image, tag, trigger)
+
+    def _own_recorded_tag(self, image: ImageRef, tag: str) -> bool:
+        """Recognised from the record, never by name alone (anyone can push a name; only ecr-warden records it)."""
+        if not self.ctx.policy.may_be_fallback_quarantine_tag(tag, image.digest):
+            return False
+        record = self.ports.store.get(image.repository, image.digest)
+        return record is not None and record.quarantine_tag == tag
 
     def _tag_pushed(self, image: ImageRef, tag: str, trigger: Trigger) -> Outcome:
         """A tag reached this digest: keep it off a quarantined digest, and say so when the tag was one a blocked

@@ -1,19 +1,29 @@
 """Carrying out a plan: write the record ahead, change ECR, count it, announce it. The only gate module that
-calls the registry's write methods."""
+calls the registry's write methods.
+
+- A quarantine tag someone else took first (anyone who can push may put `quarantined-<12 hex>` on any image of
+  an IMMUTABLE repository) never stops a quarantine: the image is kept under a tag nobody can compute in advance,
+  recorded before it is added (so a retry uses it and a push of it is recognised as ecr-warden's own).
+- A run that fails after the write-ahead records what it left undone (`incomplete`) and, when its decision was
+  not announced yet, the announcement (`pending_announcement`), then raises: the retry finishes both, once.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ecr_warden.contracts.decision import DecisionDetail
 from ecr_warden.domain.images import ImageRef
-from ecr_warden.errors import WardenError
+from ecr_warden.domain.records import HistoryEntry, ImageRecord, PendingAnnouncement
+from ecr_warden.errors import TagConflictError, WardenError
 from ecr_warden.gate.announce import decision_detail
 from ecr_warden.gate.context import GateContext, Outcome, Trigger
 from ecr_warden.gate.evaluate import Decision
 from ecr_warden.gate.plan import AddTag, Archive, Effect, Plan, RemoveTags
 from ecr_warden.gate.ports import Ports
 from ecr_warden.observability import MetricUnit, logger, metrics
+
+QUARANTINE_TAG_TAKEN = "quarantine_tag_taken"  # history only: the usual quarantine tag is on another image
 
 
 class PartialActionError(WardenError):
@@ -26,23 +36,79 @@ class Executor:
     ports: Ports
 
     def run(self, plan: Plan, decision: Decision, trigger: Trigger) -> Outcome:
-        record = plan.record
-        self.ports.store.save(record, plan.expected_version, plan.claims)  # write-ahead: before ECR is touched
+        record = _ahead(plan.record)
+        saved = self.ports.store.save(record, plan.expected_version, plan.claims)  # write-ahead: before ECR
         image = ImageRef(record.repository, record.digest)
-        for effect in plan.effects:
-            self.apply(image, effect)
-        if plan.metric:
-            metrics.add_metric(name=plan.metric, unit=MetricUnit.Count, value=1)
-        if plan.effects:
-            logger.info(
-                "image changed",
-                repository=image.repository,
-                digest=image.digest,
-                action=plan.action.value,
-                effects=[type(effect).__name__ for effect in plan.effects],
-            )
-        detail = self.announce(plan, decision, trigger) if plan.announce else None
+        saved = self._apply_all(image, saved, plan, trigger)
+        try:
+            if plan.metric:
+                metrics.add_metric(name=plan.metric, unit=MetricUnit.Count, value=1)
+            if plan.effects:
+                logger.info(
+                    "image changed",
+                    repository=image.repository,
+                    digest=image.digest,
+                    action=plan.action.value,
+                    effects=[type(effect).__name__ for effect in plan.effects],
+                )
+            detail = self.announce(replace(plan, record=saved), decision, trigger) if plan.announce else None
+        except Exception as exc:
+            self._left_undone(saved, plan, exc)
+            raise
         return Outcome(image.repository, image.digest, plan.action, plan.reason, record.status, detail)
+
+    def _apply_all(self, image: ImageRef, record: ImageRecord, plan: Plan, trigger: Trigger) -> ImageRecord:
+        """The plan's ECR effects in order; returns the record as last written."""
+        latest = [record]  # _add_quarantine_tag may write the record again
+        try:
+            for effect in plan.effects:
+                if isinstance(effect, AddTag) and effect.tag == latest[-1].quarantine_tag:
+                    self._add_quarantine_tag(image, latest, effect, trigger)
+                else:
+                    self.apply(image, effect)
+        except Exception as exc:
+            self._left_undone(latest[-1], plan, exc)
+            raise
+        return latest[-1]
+
+    def _add_quarantine_tag(self, image: ImageRef, latest: list[ImageRecord], effect: AddTag, trigger: Trigger) -> None:
+        """Add the quarantine tag; when another image holds it, add one nobody can take first instead (recorded
+        before it is added). Raises when no quarantine tag could be added: nothing is removed then."""
+        registry, record = self.ports.registry, latest[-1]
+        try:
+            registry.add_tag(image.repository, image.digest, effect.manifest, effect.tag)
+            return
+        except TagConflictError:
+            fallback = self.ctx.policy.fallback_quarantine_tag(image.digest)
+        reason = f"{effect.tag} is on another image: quarantined under {fallback}"
+        logger.warning("quarantine tag taken", repository=image.repository, digest=image.digest, tag=effect.tag)
+        metrics.add_metric(name="QuarantineTagsTaken", unit=MetricUnit.Count, value=1)
+        updated = record.model_copy(update={"quarantine_tag": fallback})
+        updated.remember(
+            HistoryEntry(at=self.ctx.now(), action=QUARANTINE_TAG_TAKEN, status=record.status, reason=reason,
+                         trigger=trigger.name, event_id=trigger.event_id)
+        )  # fmt: skip
+        latest.append(self.ports.store.save(updated, record.version))
+        registry.add_tag(image.repository, image.digest, effect.manifest, fallback)
+
+    def _left_undone(self, saved: ImageRecord, plan: Plan, error: Exception) -> None:
+        """Best effort: say in the record what this run could not finish, and keep its announcement for the retry
+        (the error itself is raised either way)."""
+        pending = saved.pending_announcement
+        if plan.announce and (pending is None or pending.fingerprint != saved.fingerprint):
+            pending = PendingAnnouncement(
+                fingerprint=saved.fingerprint,
+                action=plan.action.value,
+                previous=plan.previous,
+                tags=list(plan.tags) if plan.tags is not None else None,
+                reason=plan.reason,
+            )
+        incomplete = f"{plan.action.value} not completed: {type(error).__name__}: {error}"[:500]
+        marked = saved.model_copy(update={"pending_announcement": pending, "incomplete": incomplete})
+        try:
+            self.ports.store.save(marked, saved.version)
+        except Exception:  # the record keeps the write-ahead; the retry still completes ECR
+            logger.exception("could not record an incomplete action", repository=saved.repository, digest=saved.digest)
 
     def apply(self, image: ImageRef, effect: Effect) -> None:
         registry = self.ports.registry
@@ -61,3 +127,14 @@ class Executor:
         detail = decision_detail(self.ctx, plan, decision, trigger)
         self.ports.announcer.publish(detail)
         return detail
+
+
+def _ahead(record: ImageRecord) -> ImageRecord:
+    """The record to write ahead: nothing left undone yet; an announcement still owed stays only while it is
+    this decision's (a new decision is announced as itself)."""
+    pending = record.pending_announcement
+    if pending is not None and pending.fingerprint != record.fingerprint:
+        pending = None
+    if pending is record.pending_announcement and record.incomplete is None:
+        return record
+    return record.model_copy(update={"pending_announcement": pending, "incomplete": None})

@@ -23,13 +23,17 @@ if TYPE_CHECKING:
     from ecr_warden.gate.acting import Actor
 
 
-def release(actor: Actor, record: ImageRecord, decision: Decision, reason: str, trigger: Trigger) -> Outcome:
+def release(
+    actor: Actor, record: ImageRecord, decision: Decision, reason: str, trigger: Trigger, by_admin: bool = True
+) -> Outcome:
     """Release, then say exactly what ECR now looks like: `released` when every recorded tag is back,
-    `release_incomplete` (with each tag left out and where it points now) when some are on other images."""
+    `release_incomplete` (with each tag left out and where it points now) when some are on other images.
+    Only an admin's release pins the findings it released (`released_fingerprint`): an auto-release happened
+    because the findings closed, so the same finding reopening blocks again."""
     ctx, store = actor.ctx, actor.ports.store
     case = Case(ImageRef(record.repository, record.digest), record.original_tags, decision, record, trigger)
     updated = transitions.decided(ctx, record, case, ImageStatus.RELEASED, Action.RELEASED, reason)
-    updated.released_fingerprint = record.fingerprint
+    updated.released_fingerprint = record.fingerprint if by_admin else None
     updated.released_from = record.status
     updated = store.save(updated, record.version)
     restored, conflicts = restore_in_ecr(actor.ports.registry, updated)
@@ -79,6 +83,8 @@ def restore_in_ecr(registry: Registry, record: ImageRecord) -> tuple[list[str], 
             restored.append(tag)
         except TagConflictError:
             conflicts[tag] = registry.digest_of(repository, tag)
-    if record.quarantine_tag and restored:
+    # only while it is still on this digest (a MUTABLE repository may have moved it): removing it by name
+    # elsewhere could delete another image
+    if record.quarantine_tag and restored and registry.digest_of(repository, record.quarantine_tag) == digest:
         registry.remove_tags(repository, [record.quarantine_tag])
     return restored, conflicts

@@ -40,9 +40,11 @@ class Step(StrEnum):
 def next_step(case: Case, now: datetime, auto_release_on_close: bool) -> Step:
     """The state machine: from the stored record and a new decision, the one step to take."""
     record, decision, previous = case.record, case.decision, case.previous
-    if record and record.fingerprint == decision.fingerprint and previous is not ImageStatus.PENDING:
+    until = record.exempt_until if record and previous is ImageStatus.EXEMPT else None
+    expired = until is not None and until <= now  # an exemption that ran out decides again, same findings or not
+    if record and record.fingerprint == decision.fingerprint and previous is not ImageStatus.PENDING and not expired:
         return _same_decision(previous)
-    if record and previous is ImageStatus.EXEMPT and record.exempt_until and record.exempt_until > now:
+    if until and until > now:
         return Step.EXEMPT
     if decision.verdict is Verdict.BLOCK:
         return _blocking(record, decision)
@@ -166,7 +168,8 @@ def note(ctx: GateContext, case: Case, action: Action, reason: str, announce: bo
 
 def quarantine(ctx: GateContext, case: Case, info: ImageInfo, manifest: Manifest, deployable: list[str]) -> Plan:
     """Keep the image under the quarantine tag and take its deployable tags away (recorded for release)."""
-    quarantine_tag = ctx.policy.quarantine_tag(case.image.digest)
+    recorded = case.record.quarantine_tag if case.record else None  # e.g. one nobody could take first
+    quarantine_tag = recorded if recorded and recorded in info.tags else ctx.policy.quarantine_tag(case.image.digest)
     base = fresh(case.image, case.record, ctx.now())
     base.original_tags = merge_tags(base.original_tags if base.status is not ImageStatus.PASSED else [], deployable)
     base.quarantine_tag = quarantine_tag
@@ -229,9 +232,10 @@ def retag_blocked(
     )
     updated.remember(ctx.entry(Action.RETAG_BLOCKED, record.status, f"removed tag(s) {leftover}", trigger))
     effects: list[Effect] = []
-    if quarantine_tag not in info.tags and manifest is not None:  # never remove the last tag: that deletes it
+    if quarantine_tag not in info.tags and manifest is not None:
         effects.append(AddTag(quarantine_tag, manifest))
-    effects.append(RemoveTags(tuple(leftover)))
+    if quarantine_tag in info.tags or effects:  # never remove the last tag (that deletes the image)
+        effects.append(RemoveTags(tuple(leftover)))
     return Plan(
         record=updated,
         expected_version=record.version,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 from typing import Any
+from urllib.parse import urlsplit
 
 from ecr_warden.contracts.decision import Action, DecisionDetail
 from ecr_warden.domain.findings import Finding
@@ -16,6 +17,23 @@ MAX_TEXT = 3000  # Slack's limit per section text
 MAX_HEADER = 150  # Slack's limit for a header's plain text
 MAX_FINDINGS_SHOWN = 8
 MAX_SUBJECT = 99  # SNS: fewer than 100 characters
+# Advisory sites a finding's id may link to: host -> path prefix. Any other URL in an event is not a link.
+ADVISORY_HOSTS = {
+    "nvd.nist.gov": "/",
+    "cve.mitre.org": "/",
+    "www.cve.org": "/",
+    "github.com": "/advisories/",
+    "access.redhat.com": "/",
+    "ubuntu.com": "/security/",
+    "security-tracker.debian.org": "/",
+    "alas.aws.amazon.com": "/",
+    "explore.alas.aws.amazon.com": "/",
+    "osv.dev": "/",
+    "avd.aquasec.com": "/",
+    "security.alpinelinux.org": "/",
+    "www.suse.com": "/security/",
+}
+_URL_CHARACTERS = re.compile(r"https://[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+")
 
 _HEADLINES: dict[Action, tuple[str, str]] = {
     Action.QUARANTINED: (":rotating_light:", "Quarantined"),
@@ -53,23 +71,25 @@ _DID: dict[Action, str] = {
 
 
 def _did(detail: DecisionDetail) -> str:
-    short = {tag: (digest or "another image")[:19] for tag, digest in detail.not_restored.items()}
+    """What ecr-warden did, in mrkdwn: every value from the event is escaped."""
+    esc = mrkdwn_escape
+    short = {esc(tag): esc((digest or "another image")[:19]) for tag, digest in detail.not_restored.items()}
+    tags = [esc(t) for t in detail.tags]
     if detail.action is Action.RELEASE_INCOMPLETE:
         left_out = ", ".join(f"`{tag}` (now on `{digest}…`)" for tag, digest in short.items())
         return (
-            f"restored {', '.join(f'`{t}`' for t in detail.tags) or 'no tag'} and left out {left_out}, which now "
+            f"restored {', '.join(f'`{t}`' for t in tags) or 'no tag'} and left out {left_out}, which now "
             "point at other images. ecr-warden no longer blocks this image: deploy it by digest, or push a new tag "
             "onto it"
         )
     if detail.action is Action.TAG_REUSED:
-        tags = ", ".join(f"`{t}`" for t in detail.tags)
         return (
-            f"changed nothing: {tags}, recorded for this quarantined image, now points at "
-            f"`{(detail.tag_now_on or '?')[:19]}…`. That image is judged on its own scan; check that it is the fix "
-            "you expect"
+            f"changed nothing: {', '.join(f'`{t}`' for t in tags)}, recorded for this quarantined image, now points "
+            f"at `{esc((detail.tag_now_on or '?')[:19])}…`. That image is judged on its own scan; check that it is "
+            "the fix you expect"
         )
     return _DID.get(detail.action, "recorded the decision").format(
-        quarantine_tag=detail.quarantine_tag or "-", marker_tag=detail.marker_tag or "-"
+        quarantine_tag=esc(detail.quarantine_tag or "-"), marker_tag=esc(detail.marker_tag or "-")
     )
 
 
@@ -106,6 +126,22 @@ def commands(detail: DecisionDetail) -> dict[str, str]:
     return result
 
 
+def mrkdwn_escape(text: object) -> str:
+    """Event text in Slack mrkdwn: `&`, `<` and `>` escaped, so it can't mention, link or break formatting out."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def advisory_url(url: str | None) -> str | None:
+    """The URL if it points at a known advisory site over https, else None (the id is shown as plain text)."""
+    if not url or not _URL_CHARACTERS.fullmatch(url):
+        return None
+    parts = urlsplit(url)
+    prefix = ADVISORY_HOSTS.get(parts.netloc)
+    if parts.scheme != "https" or prefix is None or not parts.path.startswith(prefix):
+        return None
+    return url
+
+
 def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -116,11 +152,13 @@ def _counts_line(detail: DecisionDetail) -> str:
 
 
 def _finding_line(f: Finding) -> str:
-    name = f"<{f.url}|{f.id}>" if f.url else f.id
-    parts = [f"*{name}* {f.severity}"]
+    url = advisory_url(f.url)
+    name = f"<{mrkdwn_escape(url)}|{mrkdwn_escape(f.id)}>" if url else mrkdwn_escape(f.id)
+    parts = [f"*{name}* {mrkdwn_escape(f.severity)}"]
     if f.package:
-        version = f.installed_version or "?"
-        parts.append(f"`{f.package}` {version} → {f.fixed_version or 'no fix yet'}")
+        version = mrkdwn_escape(f.installed_version or "?")
+        fixed = mrkdwn_escape(f.fixed_version or "no fix yet")
+        parts.append(f"`{mrkdwn_escape(f.package)}` {version} → {fixed}")
     if f.cvss is not None:
         parts.append(f"CVSS {f.cvss:g}")
     if f.exploit_available:
@@ -134,8 +172,45 @@ def headline(detail: DecisionDetail, follow_up_count: int = 0) -> str:
     return f"{words}: {image_name(detail)}{suffix}"
 
 
+def _facts(detail: DecisionDetail) -> dict[str, Any]:
+    esc = mrkdwn_escape
+    facts = {
+        "Repository": f"`{esc(detail.repository)}`",
+        "Digest": f"`{esc(detail.digest[:19])}…`",
+        "Account / region": f"{esc(detail.account)} / {esc(detail.region)}",
+        "Tags": esc(", ".join(detail.tags) or "(none)"),
+        "Severity counts": esc(_counts_line(detail)),
+        "Rule / mode": esc(f"{detail.rule or '-'} / {detail.environment} {detail.mode}"),
+    }
+    return {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in facts.items()]}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _truncate(text, MAX_TEXT)}}
+
+
+def _findings_section(detail: DecisionDetail) -> dict[str, Any]:
+    lines: list[str] = []
+    budget = MAX_TEXT - 80  # room for the "and N more" line
+    for finding in detail.top_findings[:MAX_FINDINGS_SHOWN]:
+        line = _truncate(_finding_line(finding), 600)
+        if sum(len(x) + 1 for x in lines) + len(line) > budget:
+            break
+        lines.append(line)
+    more = max(detail.findings_total, len(detail.top_findings)) - len(lines)
+    if more > 0:
+        lines.append(f"_and {more} more finding(s): see the console_")
+    return _section("\n".join(lines))
+
+
+def _updates_section(follow_ups: list[DecisionDetail]) -> dict[str, Any]:
+    lines = [f"• {u.time:%H:%M:%S} {u.action.value}: {mrkdwn_escape('; '.join(u.reasons)[:200])}" for u in follow_ups]
+    return _section(f"*Updates in the last window ({len(follow_ups)}):*\n" + "\n".join(lines))
+
+
 def slack_message(detail: DecisionDetail, follow_ups: list[DecisionDetail] | None = None) -> dict[str, Any]:
-    """Block Kit message plus plain-text fallback, kept within Slack's limits."""
+    """Block Kit message plus plain-text fallback, kept within Slack's limits. Every piece of event text in
+    mrkdwn is escaped; links go only to the ECR console and known advisory sites."""
     follow_ups = follow_ups or []
     emoji, _ = _HEADLINES.get(detail.action, ("", ""))
     blocks: list[dict[str, Any]] = [
@@ -147,55 +222,19 @@ def slack_message(detail: DecisionDetail, follow_ups: list[DecisionDetail] | Non
                 "text": _truncate(f"{emoji} {headline(detail, len(follow_ups))}".strip(), MAX_HEADER),
             },
         },
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": f"*Repository*\n`{detail.repository}`"},
-                {"type": "mrkdwn", "text": f"*Digest*\n`{detail.digest[:19]}…`"},
-                {"type": "mrkdwn", "text": f"*Account / region*\n{detail.account} / {detail.region}"},
-                {"type": "mrkdwn", "text": f"*Tags*\n{', '.join(detail.tags) or '(none)'}"},
-                {"type": "mrkdwn", "text": f"*Severity counts*\n{_counts_line(detail)}"},
-                {"type": "mrkdwn", "text": f"*Rule / mode*\n{detail.rule or '-'} / {detail.environment} {detail.mode}"},
-            ],
-        },
+        _facts(detail),
     ]
     if detail.top_findings:
-        lines: list[str] = []
-        budget = MAX_TEXT - 80  # room for the "and N more" line
-        for finding in detail.top_findings[:MAX_FINDINGS_SHOWN]:
-            line = _truncate(_finding_line(finding), 600)
-            if sum(len(x) + 1 for x in lines) + len(line) > budget:
-                break
-            lines.append(line)
-        more = max(detail.findings_total, len(detail.top_findings)) - len(lines)
-        if more > 0:
-            lines.append(f"_and {more} more finding(s): see the console_")
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}})
-    did = _did(detail)
-    reasons = "\n".join(f"• {r}" for r in detail.reasons)
-    blocks.append(
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": _truncate(f"*What ecr-warden did:* it {did}.\n{reasons}", MAX_TEXT)},
-        }
-    )
+        blocks.append(_findings_section(detail))
+    reasons = "\n".join(f"• {mrkdwn_escape(r)}" for r in detail.reasons)
+    blocks.append(_section(f"*What ecr-warden did:* it {_did(detail)}.\n{reasons}"))
     if follow_ups:
-        lines = [f"• {u.time:%H:%M:%S} {u.action.value}: {'; '.join(u.reasons)[:200]}" for u in follow_ups]
-        blocks.append(
-            {
-                "type": "section",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": _truncate(
-                        f"*Updates in the last window ({len(follow_ups)}):*\n" + "\n".join(lines), MAX_TEXT
-                    ),
-                },
-            }
-        )
+        blocks.append(_updates_section(follow_ups))
     next_steps = commands(detail)
     if next_steps:
-        text = "\n".join(f"*{name}:* ```{command}```" for name, command in next_steps.items())
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _truncate(text, MAX_TEXT)}})
+        blocks.append(
+            _section("\n".join(f"*{name}:* ```{mrkdwn_escape(command)}```" for name, command in next_steps.items()))
+        )
     blocks.append(
         {
             "type": "actions",
@@ -208,22 +247,12 @@ def slack_message(detail: DecisionDetail, follow_ups: list[DecisionDetail] | Non
             ],
         }
     )
-    blocks.append(
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": _truncate(
-                        f"ecr-warden · decision {detail.decision_id} · trigger {detail.trigger} · "
-                        f"{detail.time:%Y-%m-%d %H:%M:%S} UTC",
-                        MAX_TEXT,
-                    ),
-                }
-            ],
-        }
+    context = mrkdwn_escape(
+        f"ecr-warden · decision {detail.decision_id} · trigger {detail.trigger} · {detail.time:%Y-%m-%d %H:%M:%S} UTC"
     )
-    return {"text": plain_text(detail, follow_ups), "blocks": blocks[:MAX_BLOCKS]}
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _truncate(context, MAX_TEXT)}]})
+    # the fallback text is mrkdwn too (notifications and clients without blocks show it)
+    return {"text": mrkdwn_escape(plain_text(detail, follow_ups)), "blocks": blocks[:MAX_BLOCKS]}
 
 
 def plain_text(detail: DecisionDetail, follow_ups: list[DecisionDetail] | None = None) -> str:

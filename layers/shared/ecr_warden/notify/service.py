@@ -3,11 +3,15 @@
 Noise control: one message per change of decision (duplicates are claimed away). A new decision goes out at
 once and opens a window; `updated` decisions inside the window are queued and sent as one follow-up when it
 closes. Failure isolation: SNS is published once, before Slack; Slack failures after slack_sdk's retries go
-to the Slack dead-letter queue; nothing here calls ECR.
+to the Slack dead-letter queue; nothing here calls ECR. Exactly once across retries: SNS and each Slack route
+are claimed separately before they go out, and only a part that failed is unclaimed, so a retry of the event
+sends only what did not go out.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -53,7 +57,12 @@ VERDICT_ACTIONS = frozenset(
         Action.WOULD_TAG,
     }
 )
-SLACK_INTERVAL_SECONDS = 1.2  # at most one per second, with room for jitter between reserving a slot and sending
+SLACK_INTERVAL_SECONDS = 1.2  # slots per webhook are this far apart
+SLACK_MIN_GAP_SECONDS = 1.0  # Slack's limit: at most one message per second per webhook
+# A send starts at its slot, or at most this much later (a slow call, an overslept sleep, a late queue delivery);
+# later than that, it takes a new slot. So two sends to one webhook always start at least 1 s apart.
+SLOT_TOLERANCE_SECONDS = SLACK_INTERVAL_SECONDS - SLACK_MIN_GAP_SECONDS
+MAX_SLOT_ATTEMPTS = 3  # late this often in one invocation, the message waits for its next slot on the queue
 MAX_WAIT_SECONDS = 20.0  # a later slot is not slept for inside an invocation: the message is deferred via SQS
 
 _reported_routes: set[str] = set()  # a misconfigured route is reported once per container, not per message
@@ -66,7 +75,9 @@ class NotifyState(Protocol):
     def open_window(self, image: str, until: datetime) -> None: ...
     def add_pending(self, image: str, summary: str, latest: str, now: datetime) -> tuple[bool, float] | None: ...
     def take_pending(self, image: str) -> tuple[list[str], str | None]: ...
-    def reserve_slot(self, webhook: str, interval: float) -> float: ...
+    def reserve_slot(self, webhook: str, interval: float) -> float:
+        """The time (epoch seconds) a send to the webhook may start; the next slot is `interval` later."""
+        ...
 
 
 class SlackSender(Protocol):
@@ -121,12 +132,12 @@ class Notifier:
         if not self.state.claim(image, claim, self.now()):
             return "duplicate decision: already notified"
         try:
-            return self._notify(image, detail)
+            return self._notify(image, claim, detail)
         except Exception:
-            self.state.unclaim(image, claim)  # let the retry of this event send it
+            self.state.unclaim(image, claim)  # let the retry of this event send what did not go out
             raise
 
-    def _notify(self, image: str, detail: DecisionDetail) -> str:
+    def _notify(self, image: str, claim: str, detail: DecisionDetail) -> str:
         window = timedelta(seconds=self.policy.notifications.follow_up_window_seconds)
         if detail.action in FOLLOW_UP:
             summary = json.dumps(
@@ -140,7 +151,7 @@ class Notifier:
                 metrics.add_metric(name="FollowUpsAggregated", unit=MetricUnit.Count, value=1)
                 return "queued for the follow-up"
         self.state.open_window(image, self.now() + window)
-        self._deliver(detail, [])
+        self._deliver(image, claim, detail, [])
         return "notified"
 
     def on_window_closed(self, image: str) -> str:
@@ -149,8 +160,10 @@ class Notifier:
             return "nothing pending"
         detail = DecisionDetail.model_validate_json(latest)
         updates = [self._summary_detail(detail, json.loads(s)) for s in summaries]
+        # the flush's retry takes these same summaries back (see restore_pending): the same claim
+        claim = "follow_up|" + hashlib.sha256(json.dumps([latest, *summaries]).encode()).hexdigest()[:32]
         try:
-            self._deliver(detail, updates)
+            self._deliver(image, claim, detail, updates)
         except Exception:
             self.state.restore_pending(image, summaries, latest)  # the flush message is retried
             raise
@@ -179,42 +192,42 @@ class Notifier:
             )
         ]
 
-    def _deliver(self, detail: DecisionDetail, updates: list[DecisionDetail]) -> None:
+    def _deliver(self, image: str, claim: str, detail: DecisionDetail, updates: list[DecisionDetail]) -> None:
         # SNS first and once: a Slack outage must not repeat or block it.
+        self._once(image, f"{claim}#sns", lambda: self._publish(detail, updates))
+        payload = message.slack_message(detail, updates)
+        for route in self.routes_for(detail):
+            send = functools.partial(self.send_to_slack, route, payload, detail.decision_id)
+            self._once(image, f"{claim}#slack:{route.name}", send)
+
+    def _once(self, image: str, part: str, send: Callable[[], object]) -> None:
+        """Send one part of a notification unless it went out before: claimed first, unclaimed if it fails."""
+        if not self.state.claim(image, part, self.now()):
+            return
+        try:
+            send()
+        except Exception:
+            self.state.unclaim(image, part)
+            raise
+
+    def _publish(self, detail: DecisionDetail, updates: list[DecisionDetail]) -> None:
         self.sns.publish(
             message.sns_subject(detail, len(updates)),
             message.sns_document(detail, updates),
             message.sns_attributes(detail),
         )
         metrics.add_metric(name="SnsMessagesPublished", unit=MetricUnit.Count, value=1)
-        payload = message.slack_message(detail, updates)
-        for route in self.routes_for(detail):
-            self.send_to_slack(route, payload, detail.decision_id)
 
     def send_to_slack(
         self, route: SlackRoute, payload: dict[str, Any], decision_id: str, not_before: float | None = None
     ) -> bool:
-        """Send at this webhook's next free slot. A slot further away than MAX_WAIT_SECONDS is kept, and the
-        message waits for it on the SQS queue rather than in a sleeping invocation."""
+        """Send at this webhook's next free slot (or at `not_before`, a slot reserved earlier). A slot further away
+        than MAX_WAIT_SECONDS is kept, and the message waits for it on the SQS queue rather than in a sleeping
+        invocation."""
         try:
             url = self.slack.url(route.name, route.webhook_secret)
-            if not_before is None:
-                wait = self.state.reserve_slot(route.webhook_secret or "default", SLACK_INTERVAL_SECONDS)
-                if wait > MAX_WAIT_SECONDS:
-                    self.follow_ups.defer(
-                        {
-                            "route": route.model_dump(),
-                            "message": payload,
-                            "decision_id": decision_id,
-                            "not_before": time.time() + wait,
-                        },
-                        wait,
-                    )
-                    metrics.add_metric(name="SlackMessagesDeferred", unit=MetricUnit.Count, value=1)
-                    return True
-            else:
-                wait = max(0.0, not_before - time.time())
-            self.sleep(wait)
+            if not self._wait_for_slot(route, payload, decision_id, not_before):
+                return True  # deferred to the queue
             self.slack.post(route.name, url, payload)
         except SlackConfigurationError as error:
             if route.name not in _reported_routes:
@@ -235,6 +248,29 @@ class Notifier:
             return False
         metrics.add_metric(name="SlackMessagesSent", unit=MetricUnit.Count, value=1)
         return True
+
+    def _wait_for_slot(
+        self, route: SlackRoute, payload: dict[str, Any], decision_id: str, not_before: float | None
+    ) -> bool:
+        """Sleep until the send may start; False if the message was deferred to the queue instead. The wait is
+        measured against the clock after the slot is reserved, and a send later than SLOT_TOLERANCE_SECONDS
+        after its slot takes a new one, so sends (not reservations) are at least SLACK_MIN_GAP_SECONDS apart."""
+        webhook = route.webhook_secret or "default"
+        slot = not_before if not_before is not None else self.state.reserve_slot(webhook, SLACK_INTERVAL_SECONDS)
+        for _ in range(MAX_SLOT_ATTEMPTS):
+            wait = slot - time.time()
+            if wait > MAX_WAIT_SECONDS:
+                break
+            self.sleep(max(0.0, wait))
+            if time.time() - slot <= SLOT_TOLERANCE_SECONDS:
+                return True
+            slot = self.state.reserve_slot(webhook, SLACK_INTERVAL_SECONDS)  # too late for this one
+        self.follow_ups.defer(
+            {"route": route.model_dump(), "message": payload, "decision_id": decision_id, "not_before": slot},
+            slot - time.time(),
+        )
+        metrics.add_metric(name="SlackMessagesDeferred", unit=MetricUnit.Count, value=1)
+        return False
 
     def send_deferred(self, body: dict[str, Any]) -> bool:
         """A Slack message that waited on the queue for the slot it reserved."""

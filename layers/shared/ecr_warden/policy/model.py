@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import secrets
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -139,6 +140,15 @@ class Policy(BaseModel):
 
     def quarantine_tag(self, digest: str) -> str:
         return f"{self.quarantine_tag_prefix}{short_digest(digest)}"
+
+    def fallback_quarantine_tag(self, digest: str) -> str:
+        """A quarantine tag nobody can take first: the usual one plus a random suffix, used when the usual one is
+        already on another image (anyone who can push may put `quarantined-<12 hex>` on any image). It cannot be
+        recognised by name, only from the record that stores it."""
+        return f"{self.quarantine_tag(digest)}-{secrets.token_hex(8)}"
+
+    def may_be_fallback_quarantine_tag(self, tag: str, digest: str) -> bool:
+        return tag.startswith(self.quarantine_tag(digest) + "-")
 
     def marker_tag(self, digest: str) -> str:
         return f"{self.tag_prefix}flagged-{short_digest(digest)}"

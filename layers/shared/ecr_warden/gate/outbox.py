@@ -1,0 +1,42 @@
+"""A decision and its announcement happen exactly once each. The executor records an announcement a failed run
+still owes (`pending_announcement`, with the decision's fingerprint); a retry of the same decision completes
+what is missing in ECR without announcing that step, announces the original action, then clears the debt."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ecr_warden.contracts.decision import Action
+from ecr_warden.domain.records import ImageStatus, PendingAnnouncement
+from ecr_warden.gate.context import Case, Outcome
+from ecr_warden.gate.plan import Plan
+
+if TYPE_CHECKING:
+    from ecr_warden.gate.acting import Actor
+
+
+def owed(case: Case) -> PendingAnnouncement | None:
+    """The announcement the stored record still owes for exactly this decision, if any."""
+    record = case.record
+    if record is None or record.pending_announcement is None:
+        return None
+    pending = record.pending_announcement
+    if pending.fingerprint is None or pending.fingerprint != record.fingerprint:
+        return None
+    return pending if pending.fingerprint == case.decision.fingerprint else None
+
+
+def settle(actor: Actor, case: Case, pending: PendingAnnouncement) -> Outcome:
+    """Finish the decision in ECR (silently), announce it as itself, then clear the debt."""
+    record, store = case.record, actor.ports.store
+    assert record is not None  # owed() found the debt on it
+    if record.status is ImageStatus.QUARANTINED:
+        actor.enforce_quarantine(record, None, case.trigger, announce=False)
+    elif record.status in (ImageStatus.ARCHIVED, ImageStatus.TAGGED):
+        actor.complete(record)
+    current = store.get(record.repository, record.digest) or record
+    tags = tuple(pending.tags) if pending.tags is not None else None
+    plan = Plan(current, current.version, Action(pending.action), pending.previous, pending.reason, tags=tags)
+    detail = actor.executor.announce(plan, case.decision, case.trigger)
+    store.save(current.model_copy(update={"pending_announcement": None, "incomplete": None}), current.version)
+    return Outcome(record.repository, record.digest, plan.action, pending.reason, current.status, detail)
