@@ -182,3 +182,39 @@ def _factory_with_fake_findings(aws: Env) -> Any:
         return gate
 
     return factory
+
+
+class _FailingSsm:
+    """Powertools' provider as it fails: GetParameterError raised while handling the SDK's ClientError."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def get(self, name: str, **_: Any) -> str:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+        from botocore.exceptions import ClientError
+
+        try:
+            raise ClientError({"Error": {"Code": self.code, "Message": "injected"}}, "GetParameter")
+        except ClientError as exc:
+            raise GetParameterError(str(exc))  # noqa: B904 - exactly what Powertools does
+
+
+def test_a_throttled_policy_read_at_cold_start_is_retried_not_parked(
+    aws: Env, handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecr_warden.errors import TransientError
+
+    monkeypatch.setattr(policy_source, "ssm_provider", lambda: _FailingSsm("ThrottlingException"))
+    with pytest.raises(TransientError, match="unreadable for now"):  # Lambda retries the event
+        handler(load_event("inspector2-scan-clean.json"), Context())
+    assert _dead_letters(aws) == []
+
+
+def test_a_missing_policy_parameter_is_a_configuration_error(
+    aws: Env, handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(policy_source, "ssm_provider", lambda: _FailingSsm("ParameterNotFound"))
+    result = handler(load_event("inspector2-scan-clean.json"), Context())
+    assert result["status"] == "rejected"
+    assert [parked["error_type"] for parked in _dead_letters(aws)] == ["ConfigurationError"]

@@ -33,6 +33,11 @@ class ForeignEventError(WardenError):
         super().__init__(f"{detail_type} about {resource}: not an ECR image")
 
 
+class TransientError(WardenError):
+    """AWS was slow, throttled or briefly unavailable: not the event's fault and not a bad configuration. It
+    propagates, so Lambda retries the event (and only after its retries the on-failure destination gets it)."""
+
+
 class ConfigurationError(PermanentError):
     """Deployment or policy configuration is wrong; an operator must fix it."""
 

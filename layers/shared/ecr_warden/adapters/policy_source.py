@@ -6,13 +6,26 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecr_warden.adapters.aws import parameters_provider
-from ecr_warden.errors import ConfigurationError
+from ecr_warden.adapters.aws import error_code, parameters_provider
+from ecr_warden.errors import ConfigurationError, TransientError
 from ecr_warden.observability import MetricUnit, logger, metrics
 from ecr_warden.policy.load import InvalidPolicyError, default_policy, parse_policy
 from ecr_warden.policy.model import Policy
 
 IAM_ACTIONS = frozenset({"ssm:GetParameter"})
+# What retrying cannot fix (the parameter is missing, or the role may not read it); anything else (throttling,
+# 5xx, a connection error at cold start) is transient and the event is retried, not parked.
+PERMANENT_SSM_ERRORS = frozenset(
+    {"ParameterNotFound", "ParameterVersionNotFound", "AccessDeniedException", "ValidationException"}
+)
+
+
+def _error_code_behind(exc: BaseException) -> str:
+    """Powertools wraps the SDK error in GetParameterError without chaining it; it is the implicit context."""
+    cause = exc.__cause__ or exc.__context__
+    return error_code(cause) if isinstance(cause, Exception) else ""
+
+
 CACHE_SECONDS = 300
 
 
@@ -45,7 +58,9 @@ class SsmPolicySource:
                     error=str(exc),
                 )
                 return self._last_valid
-            raise ConfigurationError(f"policy parameter {self.parameter_name}: {exc}") from exc
+            if _error_code_behind(exc) in PERMANENT_SSM_ERRORS:
+                raise ConfigurationError(f"policy parameter {self.parameter_name}: {exc}") from exc
+            raise TransientError(f"policy parameter {self.parameter_name} unreadable for now: {exc}") from exc
         key = hashlib.sha256(text.encode()).hexdigest()
         if key in self._parsed:
             return self._remember(self._parsed[key])
