@@ -98,3 +98,20 @@ def test_own_tags() -> None:
     assert policy.quarantine_tag(digest) == "quarantined-aaaaaaaaaaaa"
     assert policy.is_own_tag("quarantined-aaaaaaaaaaaa", digest)
     assert not policy.is_own_tag("v1.2.3", digest)
+
+
+def test_an_exemption_scoped_by_tag_alone_is_refused() -> None:
+    exemption = {
+        "cve": "CVE-2024-6387",
+        "tag": "v1.2.3",
+        "expires": "2099-01-01T00:00:00Z",
+        "reason": "sshd disabled",
+        "approver": "ciso@example.com",
+    }
+    with pytest.raises(InvalidPolicyError, match="scoped by tag needs the image's digest"):
+        parse_policy(json.dumps({"rules": [{"name": "r"}], "exemptions": [exemption]}))
+    pinned = {**exemption, "digest": "sha256:" + "a" * 64}
+    policy = parse_policy(json.dumps({"rules": [{"name": "r"}], "exemptions": [pinned]}))
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    assert policy.exemptions[0].applies("CVE-2024-6387", "r/x", "sha256:" + "a" * 64, ["v1.2.3"], now)
+    assert not policy.exemptions[0].applies("CVE-2024-6387", "r/x", "sha256:" + "b" * 64, ["v1.2.3"], now)

@@ -361,7 +361,7 @@ def _admin_commands(sub: Any) -> None:
     exempt.add_argument("--cve", required=True)
     exempt.add_argument("--repository", required=True, help="repository name or fnmatch pattern")
     exempt.add_argument("--digest")
-    exempt.add_argument("--tag")
+    exempt.add_argument("--tag", help="only together with --digest: anyone who can push picks tags")
     exempt.add_argument("--expires", required=True, help="ISO date or time, e.g. 2026-12-31")
     exempt.add_argument("--reason", required=True)
     exempt.add_argument("--approver", required=True)

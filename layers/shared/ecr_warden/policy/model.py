@@ -63,6 +63,13 @@ class Exemption(BaseModel):
     reason: str = Field(min_length=3)
     approver: str = Field(min_length=2)
 
+    @model_validator(mode="after")
+    def _not_by_tag_alone(self) -> Exemption:
+        # Whoever can push chooses tags: a tag alone would exempt any image pushed under that name.
+        if self.tag is not None and self.digest is None:
+            raise ValueError("an exemption scoped by tag needs the image's digest too (anyone who can push picks tags)")
+        return self
+
     def applies(self, cve: str, repository: str, digest: str, tags: list[str], now: datetime) -> bool:
         return (
             now < self.expires
