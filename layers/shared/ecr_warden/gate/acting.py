@@ -49,7 +49,7 @@ class Actor:
             plan = transitions.note(self.ctx, case, *transitions.note_of(step, case))
             return self._run(plan, case)
         handlers: dict[Step, Callable[[Case], Outcome]] = {
-            Step.VERIFY_QUARANTINE: lambda c: self.enforce_quarantine(_stored(c), None, c.trigger),
+            Step.VERIFY_QUARANTINE: lambda c: self.verify_quarantine(_stored(c), c.trigger),
             Step.COMPLETE: lambda c: self.complete(_stored(c)),
             Step.AUTO_RELEASE: lambda c: restore.release(self, _stored(c), c.decision, AUTO_RELEASE, c.trigger, False),
             Step.BLOCK: self.block,
@@ -113,6 +113,20 @@ class Actor:
         return self.executor.run(
             replace(plan, announce=announce), transitions.decision_of(self.ctx, plan.record), trigger
         )
+
+    def verify_quarantine(self, record: ImageRecord, trigger: Trigger) -> Outcome:
+        """The same decision again (a duplicate, maybe running while the first delivery is half-way): recorded
+        tags still on the image are the quarantine being finished, done quietly (the run that decided announces
+        it); only a tag the record doesn't know is a re-tag worth announcing."""
+        image = ImageRef(record.repository, record.digest)
+        info = self.ports.registry.describe(image.repository, image.digest)
+        if info is None:
+            return Outcome.noop(image, "quarantined image no longer exists", record.status)
+        leftover = [t for t in info.tags if not self.ctx.is_own_tag(t, image.digest, record)]
+        if set(leftover) <= set(record.original_tags):
+            outcome = self.enforce_quarantine(record, info, trigger, announce=False)
+            return Outcome.noop(image, "quarantine finished" if leftover else outcome.reason, record.status)
+        return self.enforce_quarantine(record, info, trigger)
 
     # -- tagging, passing, completing ----------------------------------------------------------------------------
 
