@@ -20,5 +20,6 @@ def test_the_demo_shows_each_guarantee_as_it_happens() -> None:
     assert any("Tag of a quarantined image reused: ses-base/api-server:v1.2.3" in h for h in headers)
     assert any("Quarantined: ses-base/api-server:v1.4.0" in h for h in headers)
     assert "v1.2.3 pullable: False" in text
+    assert "still pullable by digest: True; by its quarantine tag quarantined-" in text  # says what it doesn't stop
     assert "right after the scan: tags ['v1.4.0']; status PENDING" in text
     assert "Traceback" not in text

@@ -265,3 +265,9 @@ def test_real_locations_are_valid() -> None:
     assert decision(repository="a.b_c-d/e-f/g").repository == "a.b_c-d/e-f/g"
     url = message.console_url(decision(region="eu-west-1"))
     assert url.startswith("https://eu-west-1.console.aws.amazon.com/ecr/")
+
+
+def test_a_quarantine_message_says_what_it_does_not_stop() -> None:
+    text = json.dumps(message.slack_message(decision()), ensure_ascii=False)
+    assert "it can still be pulled by digest or by that tag" in text
+    assert "block_method: archive" in text

@@ -22,12 +22,24 @@ def _tags(ecr: Any, digest: str) -> list[str]:
     return sorted(details[0].get("imageTags") or []) if details else []
 
 
-def _pullable(ecr: Any, tag: str) -> bool:
+def _pullable(ecr: Any, tag: str, digest: str | None = None) -> bool:
+    """Whether `docker pull` by this tag (or by digest) would get the image."""
+    image_id = {"imageDigest": digest} if digest else {"imageTag": tag}
     try:
-        ecr.batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}])["images"][0]
+        ecr.batch_get_image(repositoryName=REPOSITORY, imageIds=[image_id])["images"][0]
     except (IndexError, KeyError):
         return False
     return True
+
+
+def _what_still_pulls(n: _Narrator, digest: str) -> None:
+    """Quarantine takes the deployable tags away; it does not make the image unpullable. Say so."""
+    tags = _tags(n.ecr, digest)
+    n.say(
+        f"  still pullable by digest: {_pullable(n.ecr, '', digest)}; by its quarantine tag "
+        f"{', '.join(tags) or '-'}: {bool(tags) and _pullable(n.ecr, tags[0])} "
+        "(a hard block needs block_method: archive, or a check at deploy time)"
+    )
 
 
 def _record(stack: LocalStack, digest: str) -> dict[str, Any]:
@@ -145,6 +157,7 @@ def _quarantine_step(n: _Narrator) -> str:
     n.stack.wait_idle()
     n.say("enhanced scan finished with CRITICAL findings (fixture 'critical')")
     n.say(f"  tags after the gate: {_tags(n.ecr, digest)}; v1.2.3 pullable: {_pullable(n.ecr, 'v1.2.3')}")
+    _what_still_pulls(n, digest)
     n.show(digest)
     return digest
 

@@ -55,7 +55,8 @@ _HEADLINES: dict[Action, tuple[str, str]] = {
     Action.WOULD_REMOVE_TAG: (":mag:", "Audit: would remove tag"),
 }
 _DID: dict[Action, str] = {
-    Action.QUARANTINED: "removed the deployable tags and kept the image under `{quarantine_tag}`",
+    Action.QUARANTINED: "removed the deployable tags and kept the image under `{quarantine_tag}`; it can still be "
+    "pulled by digest or by that tag (for a hard block use block_method: archive, or check at deploy time)",
     Action.ARCHIVED: "moved the image to the ARCHIVE storage class (pulls fail until it is restored)",
     Action.TAGGED: "added the marker tag `{marker_tag}`; existing tags were left alone",
     Action.RETAG_BLOCKED: "removed the new tag again; the image stays quarantined",
