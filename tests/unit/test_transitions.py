@@ -326,11 +326,14 @@ def test_quarantine_plan_of_an_untagged_image_only_adds_the_quarantine_tag() -> 
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
-        (ImageStatus.PASSED, ["v2"]),  # a passed record's tags may be stale (tags move): only what is on it now
-        (ImageStatus.RELEASED, ["v1", "v2"]),  # what the last quarantine recorded is kept for the next release
-        (ImageStatus.AUDITED, ["v1", "v2"]),
-        (ImageStatus.TAGGED, ["v1", "v2"]),
-        (ImageStatus.PENDING, ["v1", "v2"]),
+        # A new quarantine records what is on the image now: tags named by earlier events (or restored by an
+        # earlier release) that the image has lost since must not come back with the next release.
+        (ImageStatus.PASSED, ["v2"]),
+        (ImageStatus.RELEASED, ["v2"]),
+        (ImageStatus.AUDITED, ["v2"]),
+        (ImageStatus.TAGGED, ["v2"]),
+        (ImageStatus.PENDING, ["v2"]),
+        (ImageStatus.QUARANTINED, ["v1", "v2"]),  # a quarantine in place keeps what it recorded
     ],
 )
 def test_quarantine_plan_original_tags(status: ImageStatus, expected: list[str]) -> None:

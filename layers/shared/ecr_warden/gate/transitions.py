@@ -171,7 +171,9 @@ def quarantine(ctx: GateContext, case: Case, info: ImageInfo, manifest: Manifest
     recorded = case.record.quarantine_tag if case.record else None  # e.g. one nobody could take first
     quarantine_tag = recorded if recorded and recorded in info.tags else ctx.policy.quarantine_tag(case.image.digest)
     base = fresh(case.image, case.record, ctx.now())
-    base.original_tags = merge_tags(base.original_tags if base.status is not ImageStatus.PASSED else [], deployable)
+    # what the image has now, not tags earlier events named (a release must not bring back a tag it had lost);
+    # a quarantine already in place keeps what it recorded
+    base.original_tags = merge_tags(base.original_tags if base.status in BLOCKED else [], deployable)
     base.quarantine_tag = quarantine_tag
     updated = decided(ctx, base, case, ImageStatus.QUARANTINED, Action.QUARANTINED)
     effects: list[Effect] = [] if quarantine_tag in info.tags else [AddTag(quarantine_tag, manifest)]
