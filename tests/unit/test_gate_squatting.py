@@ -125,3 +125,23 @@ def test_a_new_decision_is_announced_as_itself_not_as_an_old_debt(fakes: Fakes) 
     assert gate.handle(inspector_scan(victim, ["v1"], None)).action == "updated"
     assert fakes.store.require(victim).pending_announcement is None
     assert REPOSITORY
+
+
+def test_a_squatted_marker_tag_does_not_stop_the_flag(fakes: Fakes) -> None:
+    from tests.unit.test_gate_with_fakes import TAG_AT_HIGH, marker, policy
+
+    flagging = policy(**TAG_AT_HIGH)
+    fakes.registry.create_repository()
+    victim = fakes.registry.push("v1", "flag-me")
+    fakes.enhanced.set(victim, [CRITICAL[1]])  # HIGH only: a TAG verdict
+    fakes.registry.push(marker(victim), "squatter")  # an outsider took the marker first
+    outcome = fakes.gate(flagging).handle(inspector_scan(victim, ["v1"], {"CRITICAL": 0, "HIGH": 1}))
+
+    assert outcome.action == "tagged"
+    record = fakes.store.require(victim)
+    assert record.marker_tag is not None
+    assert record.marker_tag.startswith(marker(victim) + "-")
+    assert sorted(fakes.registry.tags(victim)) == sorted(["v1", record.marker_tag])
+    # ecr-warden's own push of that marker is recognised from the record, not re-decided
+    assert fakes.gate(flagging).handle(push(victim, record.marker_tag)).action == "noop"
+    assert fakes.announcer.actions() == ["tagged"]

@@ -177,7 +177,7 @@ class ScanGate:
         if not self.ctx.policy.may_be_fallback_quarantine_tag(tag, image.digest):
             return False
         record = self.ports.store.get(image.repository, image.digest)
-        return record is not None and record.quarantine_tag == tag
+        return record is not None and tag in (record.quarantine_tag, record.marker_tag)
 
     def _tag_pushed(self, image: ImageRef, tag: str, trigger: Trigger) -> Outcome:
         """A tag reached this digest: keep it off a quarantined digest, and say so when the tag was one a blocked

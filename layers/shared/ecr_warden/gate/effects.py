@@ -24,6 +24,7 @@ from ecr_warden.gate.ports import Ports
 from ecr_warden.observability import MetricUnit, logger, metrics
 
 QUARANTINE_TAG_TAKEN = "quarantine_tag_taken"  # history only: the usual quarantine tag is on another image
+OWN_TAG_FIELDS = ("quarantine_tag", "marker_tag")  # the record fields naming tags ecr-warden puts on an image
 
 
 class PartialActionError(WardenError):
@@ -59,11 +60,12 @@ class Executor:
 
     def _apply_all(self, image: ImageRef, record: ImageRecord, plan: Plan, trigger: Trigger) -> ImageRecord:
         """The plan's ECR effects in order; returns the record as last written."""
-        latest = [record]  # _add_quarantine_tag may write the record again
+        latest = [record]  # _add_own_tag may write the record again
         try:
             for effect in plan.effects:
-                if isinstance(effect, AddTag) and effect.tag == latest[-1].quarantine_tag:
-                    self._add_quarantine_tag(image, latest, effect, trigger)
+                field = _own_tag_field(latest[-1], effect)
+                if field is not None and isinstance(effect, AddTag):
+                    self._add_own_tag(image, latest, effect, field, trigger)
                 else:
                     self.apply(image, effect)
         except Exception as exc:
@@ -71,19 +73,21 @@ class Executor:
             raise
         return latest[-1]
 
-    def _add_quarantine_tag(self, image: ImageRef, latest: list[ImageRecord], effect: AddTag, trigger: Trigger) -> None:
-        """Add the quarantine tag; when another image holds it, add one nobody can take first instead (recorded
-        before it is added). Raises when no quarantine tag could be added: nothing is removed then."""
+    def _add_own_tag(
+        self, image: ImageRef, latest: list[ImageRecord], effect: AddTag, field: str, trigger: Trigger
+    ) -> None:
+        """Add the quarantine (or marker) tag; when another image holds it, add one nobody can take first instead
+        (recorded before it is added). Raises when none could be added: nothing is removed then."""
         registry, record = self.ports.registry, latest[-1]
         try:
             registry.add_tag(image.repository, image.digest, effect.manifest, effect.tag)
             return
         except TagConflictError:
-            fallback = self.ctx.policy.fallback_quarantine_tag(image.digest)
-        reason = f"{effect.tag} is on another image: quarantined under {fallback}"
-        logger.warning("quarantine tag taken", repository=image.repository, digest=image.digest, tag=effect.tag)
+            fallback = self.ctx.policy.fallback_own_tag(effect.tag)
+        reason = f"{effect.tag} is on another image: {field.replace('_', ' ')} is {fallback}"
+        logger.warning("own tag taken", repository=image.repository, digest=image.digest, tag=effect.tag)
         metrics.add_metric(name="QuarantineTagsTaken", unit=MetricUnit.Count, value=1)
-        updated = record.model_copy(update={"quarantine_tag": fallback})
+        updated = record.model_copy(update={field: fallback})
         updated.remember(
             HistoryEntry(at=self.ctx.now(), action=QUARANTINE_TAG_TAKEN, status=record.status, reason=reason,
                          trigger=trigger.name, event_id=trigger.event_id)
@@ -127,6 +131,13 @@ class Executor:
         detail = decision_detail(self.ctx, plan, decision, trigger)
         self.ports.announcer.publish(detail)
         return detail
+
+
+def _own_tag_field(record: ImageRecord, effect: Effect) -> str | None:
+    """Which own tag of the record this effect adds, if any."""
+    if not isinstance(effect, AddTag):
+        return None
+    return next((f for f in OWN_TAG_FIELDS if getattr(record, f) == effect.tag), None)
 
 
 def _ahead(record: ImageRecord) -> ImageRecord:

@@ -149,13 +149,17 @@ class Policy(BaseModel):
         return f"{self.quarantine_tag_prefix}{short_digest(digest)}"
 
     def fallback_quarantine_tag(self, digest: str) -> str:
-        """A quarantine tag nobody can take first: the usual one plus a random suffix, used when the usual one is
-        already on another image (anyone who can push may put `quarantined-<12 hex>` on any image). It cannot be
-        recognised by name, only from the record that stores it."""
-        return f"{self.quarantine_tag(digest)}-{secrets.token_hex(8)}"
+        return self.fallback_own_tag(self.quarantine_tag(digest))
+
+    def fallback_own_tag(self, usual: str) -> str:
+        """An own tag nobody can take first: the usual one plus a random suffix, used when the usual one is
+        already on another image (anyone who can push may put `quarantined-<12 hex>` or the marker on any image).
+        It cannot be recognised by name, only from the record that stores it."""
+        return f"{usual}-{secrets.token_hex(8)}"
 
     def may_be_fallback_quarantine_tag(self, tag: str, digest: str) -> bool:
-        return tag.startswith(self.quarantine_tag(digest) + "-")
+        """Shaped like a fallback own tag of this digest (quarantine tag or marker): check the record to know."""
+        return tag.startswith((self.quarantine_tag(digest) + "-", self.marker_tag(digest) + "-"))
 
     def marker_tag(self, digest: str) -> str:
         return f"{self.tag_prefix}flagged-{short_digest(digest)}"
