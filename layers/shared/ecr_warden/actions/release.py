@@ -53,6 +53,9 @@ class Release(RemediationAction[ReleaseRequest]):
         image = f"{request.repository}@{request.digest}"
         if record is None:
             raise ReleaseError(f"{image}: ecr-warden has no record of this image")
+        if record.status is ImageStatus.RELEASED and record.pending_announcement is not None:
+            decision = transitions.decision_of(gate.ctx, record)  # an interrupted release: finish, announce once
+            return restore.finish(gate, record, decision, Trigger("admin release", None))
         if record.status is ImageStatus.RELEASED:
             restored, conflicts = restore.restore_in_ecr(registry, record)
             reason = f"already released; tags in place: {', '.join(restored) or 'none'}"

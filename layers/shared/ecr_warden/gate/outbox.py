@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ecr_warden.contracts.decision import Action
 from ecr_warden.domain.records import ImageStatus, PendingAnnouncement
+from ecr_warden.gate import restore
 from ecr_warden.gate.context import Case, Outcome
 from ecr_warden.gate.plan import Plan
 
@@ -30,6 +31,8 @@ def settle(actor: Actor, case: Case, pending: PendingAnnouncement) -> Outcome:
     """Finish the decision in ECR (silently), announce it as itself, then clear the debt."""
     record, store = case.record, actor.ports.store
     assert record is not None  # owed() found the debt on it
+    if record.status is ImageStatus.RELEASED:  # an interrupted (auto-)release
+        return restore.finish(actor, record, case.decision, case.trigger)
     if record.status is ImageStatus.QUARANTINED:
         actor.enforce_quarantine(record, None, case.trigger, announce=False)
     elif record.status in (ImageStatus.ARCHIVED, ImageStatus.TAGGED):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ecr_warden.contracts.decision import Action
 from ecr_warden.domain.images import ImageRef
-from ecr_warden.domain.records import ImageRecord, ImageStatus
+from ecr_warden.domain.records import ImageRecord, ImageStatus, PendingAnnouncement
 from ecr_warden.errors import TagConflictError
 from ecr_warden.gate import transitions
 from ecr_warden.gate.context import Case, Outcome, Trigger
@@ -29,28 +29,41 @@ def release(
     """Release, then say exactly what ECR now looks like: `released` when every recorded tag is back,
     `release_incomplete` (with each tag left out and where it points now) when some are on other images.
     Only an admin's release pins the findings it released (`released_fingerprint`): an auto-release happened
-    because the findings closed, so the same finding reopening blocks again."""
+    because the findings closed, so the same finding reopening blocks again. The write-ahead record carries the
+    announcement it owes, so an interrupted release is finished and announced, once, when it runs again."""
     ctx, store = actor.ctx, actor.ports.store
     case = Case(ImageRef(record.repository, record.digest), record.original_tags, decision, record, trigger)
     updated = transitions.decided(ctx, record, case, ImageStatus.RELEASED, Action.RELEASED, reason)
     updated.released_fingerprint = record.fingerprint if by_admin else None
     updated.released_from = record.status
-    updated = store.save(updated, record.version)
-    restored, conflicts = restore_in_ecr(actor.ports.registry, updated)
+    updated.pending_announcement = PendingAnnouncement(
+        fingerprint=updated.fingerprint, action=Action.RELEASED.value, previous=record.status, reason=reason
+    )
+    return finish(actor, store.save(updated, record.version), decision, trigger)
+
+
+def finish(actor: Actor, record: ImageRecord, decision: Decision, trigger: Trigger) -> Outcome:
+    """Put the tags back and announce what ECR now looks like, then clear the announcement the record owes.
+    Idempotent: what an earlier, interrupted run restored stays restored."""
+    ctx, store, pending = actor.ctx, actor.ports.store, record.pending_announcement
+    reason = pending.reason if pending else "released"
+    restored, conflicts = restore_in_ecr(actor.ports.registry, record)
     action = Action.RELEASE_INCOMPLETE if conflicts else Action.RELEASED
+    updated = record.model_copy(update={"pending_announcement": None})
     if conflicts:
         not_restored = "not restored (now on another image): " + ", ".join(
             f"{tag} -> {digest or 'another image'}" for tag, digest in conflicts.items()
         )
         updated.remember(ctx.entry(Action.RELEASE_CONFLICTS, ImageStatus.RELEASED, not_restored, trigger))
-        updated = store.save(updated, updated.version)
         reason += f"; restored: {', '.join(restored) or 'none'}; {not_restored}"
     metrics.add_metric(name="ImagesReleased", unit=MetricUnit.Count, value=1)
     logger.info(
         "released image", repository=record.repository, digest=record.digest, restored=restored, conflicts=conflicts
     )
-    plan = Plan(updated, updated.version, action, record.status, reason, tags=tuple(restored), not_restored=conflicts)
+    previous = pending.previous if pending else None
+    plan = Plan(updated, record.version, action, previous, reason, tags=tuple(restored), not_restored=conflicts)
     detail = actor.executor.announce(plan, decision, trigger)
+    updated = store.save(updated, record.version)  # the debt is paid
     return Outcome(record.repository, record.digest, action, reason, updated.status, detail)
 
 

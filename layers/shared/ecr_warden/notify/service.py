@@ -60,8 +60,9 @@ VERDICT_ACTIONS = frozenset(
 SLACK_INTERVAL_SECONDS = 1.2  # slots per webhook are this far apart
 SLACK_MIN_GAP_SECONDS = 1.0  # Slack's limit: at most one message per second per webhook
 # A send starts at its slot, or at most this much later (a slow call, an overslept sleep, a late queue delivery);
-# later than that, it takes a new slot. So two sends to one webhook always start at least 1 s apart.
-SLOT_TOLERANCE_SECONDS = SLACK_INTERVAL_SECONDS - SLACK_MIN_GAP_SECONDS
+# later than that, it takes a new slot. So two sends to one webhook always start at least 1.1 s apart: the
+# margin over Slack's 1 s absorbs the jitter between starting a request and Slack receiving it.
+SLOT_TOLERANCE_SECONDS = (SLACK_INTERVAL_SECONDS - SLACK_MIN_GAP_SECONDS) / 2
 MAX_SLOT_ATTEMPTS = 3  # late this often in one invocation, the message waits for its next slot on the queue
 MAX_WAIT_SECONDS = 20.0  # a later slot is not slept for inside an invocation: the message is deferred via SQS
 
