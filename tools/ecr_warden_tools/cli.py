@@ -191,10 +191,11 @@ def _deployment(args: argparse.Namespace) -> Any:
 
     from ecr_warden_tools.admin import Deployment
 
+    region = _region(args)
     if args.endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
-    os.environ["AWS_DEFAULT_REGION"] = args.region
-    return Deployment(args.environment, args.region)
+    os.environ["AWS_DEFAULT_REGION"] = region
+    return Deployment(args.environment, region)
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -278,8 +279,29 @@ def cmd_migrate_audit(args: argparse.Namespace) -> int:
 
 def _admin_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--environment", default="dev", help="EnvironmentName of the deployment")
-    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument(
+        "--region",
+        default=None,
+        help="region of the deployment (default: the standard AWS chain: AWS_REGION, AWS_DEFAULT_REGION, profile)",
+    )
     parser.add_argument("--endpoint-url", default=None, help="e.g. the local stack's http://127.0.0.1:4566")
+
+
+def _region(args: argparse.Namespace) -> str:
+    """--region, else what boto3's standard chain says (environment, then profile); never a silent default."""
+    if args.region:
+        return str(args.region)
+    import os
+
+    import boto3
+
+    # AWS_REGION first, as the AWS CLI v2 and the SDKs read it; then boto3's AWS_DEFAULT_REGION and profile
+    region = os.environ.get("AWS_REGION") or boto3.session.Session().region_name
+    if not region:
+        raise SystemExit(
+            "ecr-warden: error: no region: pass --region, or set AWS_REGION (or a region in your AWS profile)"
+        )
+    return str(region)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -290,7 +312,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ecr_warden import __version__
+
     parser = argparse.ArgumentParser(prog="ecr-warden", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ecr-warden {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     local = sub.add_parser("local", help="run the embedded local AWS stack in the foreground")
