@@ -3,12 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
 SAM_CLI_VERSION := 1.170.0
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint validate build bench local clean lock
+.PHONY: demo test lint validate checkov build bench local clean lock
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +41,15 @@ lint: $(STAMP)
 validate: $(SAM_STAMP)
 	$(SAM_VENV)/bin/sam validate --lint
 
+# Security scan of the template. Each skipped check carries its reason in the resource's Metadata.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
 build: $(SAM_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam build
 
@@ -50,4 +61,4 @@ lock: $(STAMP)
 	$(VENV)/bin/pip freeze --exclude-editable | grep -v '^ecr-warden' > requirements-dev.lock
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

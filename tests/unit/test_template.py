@@ -30,17 +30,39 @@ def test_globals_target_python313_arm64() -> None:
     assert {"POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"} <= set(function_globals["Environment"]["Variables"])
 
 
-def test_every_function_has_its_own_inline_policy_and_service_name() -> None:
+def _role(function: str) -> dict[str, Any]:
+    role = FUNCTIONS[function]["Properties"]["Role"]
+    assert set(role) == {"Fn::GetAtt"}, f"{function}: Role must be !GetAtt X.Arn"
+    assert role["Fn::GetAtt"][1] == "Arn", f"{function}: Role must be !GetAtt X.Arn"
+    resource: dict[str, Any] = TEMPLATE_DOC["Resources"][role["Fn::GetAtt"][0]]
+    assert resource["Type"] == "AWS::IAM::Role"
+    return resource
+
+
+def _statements(function: str, *, runtime: bool = False) -> list[dict[str, Any]]:
+    """The role's statements: its own (what the code declares), or with `runtime` the Lambda basics too."""
+    policies = _role(function)["Properties"]["Policies"]
+    return [
+        statement
+        for policy in policies
+        if runtime or policy["PolicyName"] != "runtime"
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_every_function_has_a_role_of_its_own_and_a_service_name() -> None:
+    roles = [FUNCTIONS[name]["Properties"]["Role"]["Fn::GetAtt"][0] for name in FUNCTIONS]
+    assert len(set(roles)) == len(roles), "one role per function"
     for name, spec in FUNCTIONS.items():
         props = spec["Properties"]
-        assert "Role" not in props, f"{name} must get its own role from Policies"
+        assert "Policies" not in props, f"{name}: SAM would attach managed policies with '*' resources; use its Role"
+        assert not _role(name)["Properties"].get("ManagedPolicyArns"), f"{name}: no managed policies"
         assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
         assert not (TEMPLATE.parent / props["CodeUri"] / "requirements.txt").exists(), "deps belong in the layer"
 
 
 def _actions(function: str) -> set[str]:
-    statements = FUNCTIONS[function]["Properties"]["Policies"][0]["Statement"]
-    return {action for statement in statements for action in statement["Action"]}
+    return {action for statement in _statements(function) for action in statement["Action"]}
 
 
 def _declared(adapters: tuple[type, ...], remediations: tuple[str, ...] = ()) -> frozenset[str]:
@@ -71,13 +93,17 @@ def test_every_remediation_action_declares_its_input_and_permissions() -> None:
         assert action.input_model.model_json_schema()["properties"], f"{name} has no input fields"
 
 
+# Actions whose service offers no resource-level permissions: "*" is the only Resource IAM accepts for them.
+UNSCOPABLE = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+
+
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
 def test_write_actions_are_scoped(function: str) -> None:
-    for statement in FUNCTIONS[function]["Properties"]["Policies"][0]["Statement"]:
+    for statement in _statements(function, runtime=True):
         writes = [
             a
             for a in statement["Action"]
-            if not a.split(":")[1].startswith(("Get", "Describe", "List", "BatchGet", "Query"))
+            if not a.split(":")[1].startswith(("Get", "Describe", "List", "BatchGet", "Query")) and a not in UNSCOPABLE
         ]
         if writes:
             assert statement["Resource"] != "*", statement["Sid"]

@@ -116,7 +116,7 @@ class Provisioner:
             if "Condition" in spec and not self.resolver.condition(spec["Condition"]):
                 continue
             if kind in NOT_NEEDED_LOCALLY:
-                self.resolver.refs[logical_id] = f"local-{logical_id}"
+                self._not_needed(logical_id, kind)
                 continue
             handler = self._handlers.get(kind)
             if handler is None:
@@ -133,6 +133,15 @@ class Provisioner:
             self.stack.outputs[name] = str(self.resolver.resolve(output["Value"]))
         self.stack.physical = dict(self.resolver.refs)
         return self.stack
+
+    def _not_needed(self, logical_id: str, kind: str) -> None:
+        """Nothing to create, but other resources may name it: a role's ARN is what CloudTrail events name as the
+        caller of a function's calls, so it is the same ARN a deployed stack's `!GetAtt Role.Arn` resolves to."""
+        self.resolver.refs[logical_id] = f"local-{logical_id}"
+        if kind == "AWS::IAM::Role":
+            self.resolver.attributes[logical_id] = {"Arn": local_role_arn(self.resolver.account_id, logical_id)}
+        elif kind == "AWS::Logs::LogGroup":
+            self.resolver.attributes[logical_id] = {"Arn": self._arn("logs", f"log-group:local-{logical_id}:*")}
 
     def _arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.resolver.region}:{self.resolver.account_id}:{resource}"
@@ -210,7 +219,7 @@ class Provisioner:
         code_dir = (self.template_dir / merged["CodeUri"]).resolve()
         if not (code_dir / f"{merged['Handler'].rsplit('.', 1)[0]}.py").is_file():
             raise TemplateError(f"resource {logical_id}: handler {merged['Handler']} not found in {code_dir}")
-        role_arn = local_role_arn(self.resolver.account_id, logical_id)
+        role_arn = str(merged.get("Role") or local_role_arn(self.resolver.account_id, logical_id))
         invoke_config: dict[str, Any] = merged.get("EventInvokeConfig") or {}
         self._register_lambda(name, role_arn, code_dir, merged)
         spec = FunctionSpec(
