@@ -1,4 +1,5 @@
-"""AWS calls per decision at 10, 1,000 and 10,000 images in the repository (target: at most 11, whatever the size).
+"""AWS calls per decision at 10, 1,000 and 10,000 images in the repository (target: at most 12, whatever the size:
+11 until 0.2, plus the quarantine's re-read of the image's tags after its write-ahead).
 
 The embedded AWS pages DescribeImages and ListImages like ECR (100 by default, 1,000 at most), so a cost that
 grows with the repository shows here. Inspector is the gate's in-memory port (moto's ListFindings ignores
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT / "tools"), str(ROOT)]
 
 SIZES = (10, 1_000, 10_000)
-TARGET = 11
+TARGET = 12
 
 
 def _scenario(size: int) -> dict[str, Any]:

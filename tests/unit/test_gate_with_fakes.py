@@ -116,13 +116,14 @@ def test_critical_scan_quarantines_keeps_the_image_and_announces_once(fakes: Fak
     assert outcome.announced == decision
 
 
-def test_a_critical_decision_makes_eight_calls(fakes: Fakes) -> None:
+def test_a_critical_decision_makes_nine_calls(fakes: Fakes) -> None:
     gate = fakes.gate()
     digest = critical_image(fakes)
     gate.handle(inspector_scan(digest, ["v1.2.3"], CRITICAL_COUNTS))
     assert fakes.enhanced.calls == {"active_findings": 1}
     assert fakes.store.calls == {"get": 1, "save": 1}
-    assert fakes.registry.calls == {"describe": 1, "manifest": 1, "add_tag": 1, "remove_tags": 1}
+    # describe twice: to decide, and again after the write-ahead, right before the tags are removed
+    assert fakes.registry.calls == {"describe": 2, "manifest": 1, "add_tag": 1, "remove_tags": 1}
     assert fakes.announcer.calls == {"publish": 1}
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from ecr_warden.contracts.decision import DecisionDetail
 from ecr_warden.domain.images import ImageRef
-from ecr_warden.domain.records import HistoryEntry, ImageRecord, PendingAnnouncement
+from ecr_warden.domain.records import HistoryEntry, ImageRecord, PendingAnnouncement, merge_tags
 from ecr_warden.errors import TagConflictError, WardenError
 from ecr_warden.gate.announce import decision_detail
 from ecr_warden.gate.context import GateContext, Outcome, Trigger
@@ -40,7 +40,9 @@ class Executor:
         record = _ahead(plan.record)
         saved = self.ports.store.save(record, plan.expected_version, plan.claims)  # write-ahead: before ECR
         image = ImageRef(record.repository, record.digest)
-        saved = self._apply_all(image, saved, plan, trigger)
+        saved, late = self._apply_all(image, saved, plan, trigger)
+        if late and plan.tags is not None:
+            plan = replace(plan, tags=(*plan.tags, *late))
         try:
             if plan.metric:
                 metrics.add_metric(name=plan.metric, unit=MetricUnit.Count, value=1)
@@ -58,20 +60,43 @@ class Executor:
             raise
         return Outcome(image.repository, image.digest, plan.action, plan.reason, record.status, detail)
 
-    def _apply_all(self, image: ImageRef, record: ImageRecord, plan: Plan, trigger: Trigger) -> ImageRecord:
-        """The plan's ECR effects in order; returns the record as last written."""
-        latest = [record]  # _add_own_tag may write the record again
+    def _apply_all(
+        self, image: ImageRef, record: ImageRecord, plan: Plan, trigger: Trigger
+    ) -> tuple[ImageRecord, list[str]]:
+        """The plan's ECR effects in order; returns the record as last written and the tags found late."""
+        latest = [record]  # _add_own_tag and _remove_current may write the record again
+        late: list[str] = []
         try:
             for effect in plan.effects:
                 field = _own_tag_field(latest[-1], effect)
                 if field is not None and isinstance(effect, AddTag):
                     self._add_own_tag(image, latest, effect, field, trigger)
+                elif isinstance(effect, RemoveTags) and plan.reread_tags:
+                    late = self._remove_current(image, latest, effect)
                 else:
                     self.apply(image, effect)
         except Exception as exc:
             self._left_undone(latest[-1], plan, exc)
             raise
-        return latest[-1]
+        return latest[-1], late
+
+    def _remove_current(self, image: ImageRef, latest: list[ImageRecord], effect: RemoveTags) -> list[str]:
+        """Remove the deployable tags the image has now. A tag pushed after the plan read the image (its push
+        event found no record to act on) is recorded first, for release, then removed with the others; a tag that
+        moved to another digest since is not this image's to remove. Returns the tags found late."""
+        info = self.ports.registry.describe(image.repository, image.digest)
+        if info is None:
+            return []  # deleted meanwhile: nothing left to take a tag from
+        record = latest[-1]
+        current = [t for t in info.tags if not self.ctx.is_own_tag(t, image.digest, record)]
+        late = [t for t in current if t not in effect.tags]
+        if late:
+            logger.warning("tags pushed during the quarantine", repository=image.repository, tags=late)
+            metrics.add_metric(name="LateTagsQuarantined", unit=MetricUnit.Count, value=len(late))
+            updated = record.model_copy(update={"original_tags": merge_tags(record.original_tags, late)})
+            latest.append(self.ports.store.save(updated, record.version, late))
+        self.apply(image, RemoveTags(tuple(current)))
+        return late
 
     def _add_own_tag(
         self, image: ImageRef, latest: list[ImageRecord], effect: AddTag, field: str, trigger: Trigger

@@ -49,3 +49,6 @@ class Plan:
     claims: tuple[str, ...] = ()  # tags the image gives up: a later push of one onto another image is announced
     not_restored: dict[str, str | None] | None = None  # release_incomplete: tag -> the digest it is on now
     tag_now_on: str | None = None  # tag_reused: the digest the reused tag points at now
+    # re-read the image's tags after the write-ahead, right before removing: a tag pushed since the plan was made
+    # (its push event found no record yet) is removed too, and one that left this digest is left where it is
+    reread_tags: bool = False

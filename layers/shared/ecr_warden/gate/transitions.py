@@ -180,7 +180,7 @@ def quarantine(ctx: GateContext, case: Case, info: ImageInfo, manifest: Manifest
     effects.append(RemoveTags(tuple(deployable)))
     return _plan(
         case, updated, Action.QUARANTINED, deployable, effects=tuple(effects), metric="ImagesQuarantined",
-        claims=tuple(deployable),
+        claims=tuple(deployable), reread_tags=True,
     )  # fmt: skip
 
 
