@@ -67,7 +67,9 @@ def basic_scan(digest: str, tags: list[str], counts: dict[str, int], status: str
     return parse_aws_event(raw)
 
 
-def push(digest: str, tag: str | None, media_type: str | None = None) -> AwsEvent:
+def push(
+    digest: str, tag: str | None, media_type: str | None = None, artifact_media_type: str | None = None
+) -> AwsEvent:
     raw = _fresh("ecr-image-action-push.json")
     raw["detail"].update({"repository-name": REPOSITORY, "image-digest": digest})
     raw["detail"].pop("image-tag", None)
@@ -75,6 +77,8 @@ def push(digest: str, tag: str | None, media_type: str | None = None) -> AwsEven
         raw["detail"]["image-tag"] = tag
     if media_type:
         raw["detail"]["manifest-media-type"] = media_type
+    if artifact_media_type:
+        raw["detail"]["artifact-media-type"] = artifact_media_type
     return parse_aws_event(raw)
 
 

@@ -68,18 +68,27 @@ def digest_of_manifest(body: str) -> str:
     return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 
 
-def image_manifest(seed: str, media_type: str = DOCKER_MANIFEST, config_media_type: str = IMAGE_CONFIG) -> str:
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+COSIGN_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
+
+
+def image_manifest(
+    seed: str, media_type: str = DOCKER_MANIFEST, config_media_type: str = IMAGE_CONFIG, layer: str = DOCKER_LAYER
+) -> str:
     """A single-platform manifest; a different seed gives a different digest."""
     return json.dumps(
         {
             "schemaVersion": 2,
             "mediaType": media_type,
             "config": {"mediaType": config_media_type, "size": 7023, "digest": _sha(f"config-{seed}")},
-            "layers": [
-                {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1, "digest": _sha(seed)}
-            ],
+            "layers": [{"mediaType": layer, "size": 1, "digest": _sha(seed)}],
         }
     )
+
+
+def signature_manifest(seed: str) -> str:
+    """A cosign signature: declares the artifact type and carries a JSON payload, no filesystem."""
+    return image_manifest(seed, OCI_MANIFEST, COSIGN_SIGNATURE, COSIGN_LAYER)
 
 
 def image_index(children: dict[str, str], with_attestations: bool = True) -> str:

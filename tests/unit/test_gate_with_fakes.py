@@ -25,11 +25,13 @@ from tests.fakes import (
     ACCOUNT,
     COSIGN_SIGNATURE,
     OCI_INDEX,
+    OCI_MANIFEST,
     REPOSITORY,
     FakeAwsError,
     Fakes,
     image_manifest,
     make_gate,
+    signature_manifest,
 )
 
 HIGH = [CRITICAL[1]]
@@ -659,13 +661,36 @@ def test_signature_artifacts_are_never_acted_on(fakes: Fakes) -> None:
     gate = fakes.gate()
     fakes.registry.create_repository()
     signature_tag = "sha256-" + "5" * 64 + ".sig"
-    digest = fakes.registry.push(signature_tag, manifest=image_manifest("sig", config_media_type=COSIGN_SIGNATURE))
+    digest = fakes.registry.push(signature_tag, manifest=signature_manifest("sig"))
     fakes.enhanced.set(digest, CRITICAL)
     outcome = gate.handle(inspector_scan(digest, [], CRITICAL_COUNTS))
     assert outcome.action == "noop"
     assert fakes.registry.tags(digest) == [signature_tag]
     assert fakes.registry.writes == fakes.store.calls["save"] == 0
     assert fakes.announcer.published == []
+
+
+def test_a_runnable_image_declaring_itself_a_signature_is_still_blocked(fakes: Fakes) -> None:
+    """The pusher chooses the declared type (ECR's artifactMediaType is the config's media type); filesystem
+    layers make it an image, whatever it declares."""
+    gate = fakes.gate()
+    fakes.registry.create_repository()
+    disguised = image_manifest("evil", OCI_MANIFEST, config_media_type=COSIGN_SIGNATURE)
+    digest = fakes.registry.push("v1", manifest=disguised)
+    fakes.enhanced.set(digest, CRITICAL)
+    outcome = gate.handle(inspector_scan(digest, ["v1"], CRITICAL_COUNTS))
+    assert outcome.action == "quarantined"
+    assert fakes.registry.tags(digest) == [q(digest)]
+
+
+def test_a_disguised_image_is_still_expected_to_be_scanned(fakes: Fakes) -> None:
+    gate = fakes.gate()
+    fakes.registry.create_repository()
+    disguised = fakes.registry.push("v1", manifest=image_manifest("evil", OCI_MANIFEST, COSIGN_SIGNATURE))
+    signature = fakes.registry.push("sha256-" + "5" * 64 + ".sig", manifest=signature_manifest("sig"))
+    gate.handle(push(disguised, "v1", media_type=OCI_MANIFEST, artifact_media_type=COSIGN_SIGNATURE))
+    gate.handle(push(signature, "sha256-" + "5" * 64 + ".sig", OCI_MANIFEST, artifact_media_type=COSIGN_SIGNATURE))
+    assert [c.digest for c in fakes.checks.scheduled] == [disguised], "only the image is expected to be scanned"
 
 
 def test_an_event_for_a_deleted_image_is_skipped_once(fakes: Fakes) -> None:

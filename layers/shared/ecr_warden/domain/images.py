@@ -18,7 +18,9 @@ MANIFEST_MEDIA_TYPES = [
     "application/vnd.oci.image.manifest.v1+json",
     *sorted(INDEX_MEDIA_TYPES),
 ]
-# Artifacts about an image (signatures, attestations, SBOMs): never quarantined or tagged themselves.
+# Artifacts about an image (signatures, attestations, SBOMs) by their declared type. The pusher writes that type
+# (ECR's artifactMediaType is the manifest's config media type), so it is never trusted alone: a manifest with
+# filesystem layers can run, whatever it declares (see Manifest.has_filesystem_layers).
 ARTIFACT_MEDIA_TYPES = frozenset(
     {
         "application/vnd.dev.cosign.artifact.sig.v1+json",
@@ -92,6 +94,19 @@ class Manifest:
     def is_index(self) -> bool:
         return self.media_type in INDEX_MEDIA_TYPES
 
+    def has_filesystem_layers(self) -> bool:
+        """Whether a runtime could unpack this manifest into a container filesystem: any layer that is a tar
+        archive (OCI or Docker, compressed or not). Signatures, attestations and SBOMs carry JSON blobs instead.
+        An unreadable manifest counts as runnable (fail closed)."""
+        try:
+            document = json.loads(self.body)
+        except ValueError:
+            return True
+        layers = document.get("layers") if isinstance(document, dict) else None
+        if not isinstance(layers, list):
+            return True  # e.g. Docker's schema 1 (fsLayers): an image
+        return any(_is_filesystem_layer(layer.get("mediaType")) for layer in layers if isinstance(layer, dict))
+
     def platform_children(self) -> list[str]:
         """Per-platform manifests of an index; attestation and unknown-platform entries are never included."""
         try:
@@ -109,3 +124,11 @@ class Manifest:
             if isinstance(entry.get("digest"), str):
                 children.append(entry["digest"])
         return children
+
+
+def _is_filesystem_layer(media_type: object) -> bool:
+    if not isinstance(media_type, str):
+        return False
+    # application/vnd.oci.image.layer[.nondistributable].v1.tar[+gzip|+zstd],
+    # application/vnd.docker.image.rootfs[.foreign].diff.tar.gzip
+    return ".image.layer." in media_type or ".image.rootfs." in media_type

@@ -64,7 +64,7 @@ class Actor:
         info = case.observed.info if case.observed else self.ports.registry.describe(*_ref(case))
         if info is None:
             return self.skipped(case.image, "image no longer exists", case.trigger, case.record)
-        if info.is_artifact:
+        if info.is_artifact and not self._runnable(case):
             return Outcome.noop(case.image, f"{info.artifact_media_type} artifact: never acted on")
         deployable = [t for t in info.tags if not self.ctx.is_own_tag(t, case.image.digest, case.record)]
         if not info.is_index:
@@ -79,6 +79,12 @@ class Actor:
             return self._run(transitions.archive(self.ctx, case, deployable), case)
         remark = "" if deployable or info.is_index else UNTAGGED_PLATFORM_IMAGE
         return self.quarantine(case, info, deployable, remark)
+
+    def _runnable(self, case: Case) -> bool:
+        """An image that declares itself an artifact is taken at its word only if its layers agree (the pusher
+        chooses the declared type; a scanner that found packages in it found a filesystem)."""
+        manifest = case.observed.manifest if case.observed else self.ports.registry.manifest(*_ref(case))
+        return manifest is None or manifest.has_filesystem_layers()
 
     def quarantine(self, case: Case, info: ImageInfo, deployable: list[str], remark: str = "") -> Outcome:
         manifest = case.observed.manifest if case.observed else self.ports.registry.manifest(*_ref(case))

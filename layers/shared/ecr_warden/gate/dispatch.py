@@ -166,7 +166,7 @@ class ScanGate:
             return Outcome.noop(image, f"own tag {tag}: ecr-warden's own push (as recorded)")
         if detail.manifest_media_type in INDEX_MEDIA_TYPES:
             return multiarch.map_index(self.actor, image, trigger)
-        if detail.artifact_media_type not in ARTIFACT_MEDIA_TYPES:  # signatures, SBOMs, attestations: no scan
+        if detail.artifact_media_type not in ARTIFACT_MEDIA_TYPES or unscanned.runnable(self.actor, image):
             unscanned.expect_scan(self.actor, image, [tag] if tag else [], event.time, trigger)
         if not tag:
             return Outcome.noop(image, "an untagged push deploys nothing")

@@ -40,6 +40,13 @@ def expect_scan(actor: Actor, image: ImageRef, tags: list[str], pushed_at: datet
     )
 
 
+def runnable(actor: Actor, image: ImageRef) -> bool:
+    """Whether an image that declares itself a signature, attestation or SBOM has filesystem layers anyway: the
+    pusher chooses the declared type, so only the layers decide that nothing runnable goes unscanned."""
+    manifest = actor.ports.registry.manifest(image.repository, image.digest)
+    return manifest is not None and manifest.has_filesystem_layers()
+
+
 def on_check(actor: Actor, check: UnscannedCheck) -> Outcome:
     store, ctx = actor.ports.store, actor.ctx
     image = ImageRef(check.repository, check.digest)
@@ -47,7 +54,7 @@ def on_check(actor: Actor, check: UnscannedCheck) -> Outcome:
     if record is not None and (record.status is not ImageStatus.PENDING or record.awaiting_findings):
         return Outcome.noop(image, f"scan result in: {record.status}", record.status)
     info = actor.ports.registry.describe(image.repository, image.digest)
-    if info is None or info.is_artifact or info.is_index:
+    if info is None or info.is_index or (info.is_artifact and not runnable(actor, image)):
         return Outcome.noop(image, "image gone, or not an image that gets scanned")
     trigger = Trigger("unscanned check", check.trigger_event_id)
     reason = why(ctx, image, info, actor.ports.enhanced.coverage(image.repository, image.digest, _arn(ctx, image)))
