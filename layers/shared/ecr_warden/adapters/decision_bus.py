@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,10 @@ from ecr_warden.contracts.decision import DECISION_DETAIL_TYPE, DECISION_SOURCE,
 from ecr_warden.errors import WardenError
 
 IAM_ACTIONS = frozenset({"events:PutEvents"})
+# PutEvents rejects an entry over 256 KiB (detail, detail-type, source and resources counted); keep room for the rest.
+MAX_DETAIL_BYTES = 256 * 1024 - 4 * 1024
+# The lists that grow with what a pusher controls (how many tags an image has), longest first when trimming.
+_TRIMMABLE = ("tags", "not_restored", "top_findings", "settings_changes", "exempted")
 
 
 class AnnounceError(WardenError):
@@ -28,7 +33,7 @@ class EventBridgeAnnouncer:
                 {
                     "Source": DECISION_SOURCE,
                     "DetailType": DECISION_DETAIL_TYPE,
-                    "Detail": detail.model_dump_json(exclude_none=True),
+                    "Detail": fitted_json(detail),
                     "EventBusName": self.bus_name,
                     "Resources": [f"arn:aws:ecr:{detail.region}:{detail.account}:repository/{detail.repository}"],
                 }
@@ -37,3 +42,26 @@ class EventBridgeAnnouncer:
         if response.get("FailedEntryCount"):
             entry = response["Entries"][0]
             raise AnnounceError(f"decision event rejected: {entry.get('ErrorCode')}: {entry.get('ErrorMessage')}")
+
+
+def fitted_json(detail: DecisionDetail, limit: int = MAX_DETAIL_BYTES) -> str:
+    """The decision as the event's detail, within EventBridge's entry size: an image with a thousand long tags
+    must still be announced. Lists are halved (the longest first) until it fits, and a reason says what was left
+    out; the audit record keeps everything."""
+    body = detail.model_dump_json(exclude_none=True)
+    if len(body.encode()) <= limit:
+        return body
+    kept: dict[str, Any] = {name: getattr(detail, name) for name in _TRIMMABLE}
+    omitted: dict[str, int] = {}
+    while len(body.encode()) > limit:
+        name = max(_TRIMMABLE, key=lambda n: len(json.dumps(kept[n], default=str)))
+        values = kept[name]
+        if not values:
+            raise AnnounceError(f"decision for {detail.repository} exceeds {limit} bytes even without its lists")
+        half = len(values) // 2
+        omitted[name] = omitted.get(name, 0) + len(values) - half
+        kept[name] = dict(list(values.items())[:half]) if isinstance(values, dict) else values[:half]
+        note = "; ".join(f"{count} more {name.replace('_', ' ')}" for name, count in omitted.items())
+        reasons = [*detail.reasons, f"left out to fit EventBridge's 256 KB: {note} (the audit record has them all)"]
+        body = detail.model_copy(update={**kept, "reasons": reasons}).model_dump_json(exclude_none=True)
+    return body
