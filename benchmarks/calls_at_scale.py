@@ -1,5 +1,6 @@
-"""AWS calls per decision at 10, 1,000 and 10,000 images in the repository (target: at most 12, whatever the size:
-11 until 0.2, plus the quarantine's re-read of the image's tags after its write-ahead).
+"""AWS calls per decision at 10, 1,000 and 10,000 images in the repository (target: at most 13, whatever the size:
+11 until 0.2, plus the quarantine's re-read of the image's tags after its write-ahead and the write that clears
+the announcement it owed).
 
 The embedded AWS pages DescribeImages and ListImages like ECR (100 by default, 1,000 at most), so a cost that
 grows with the repository shows here. Inspector is the gate's in-memory port (moto's ListFindings ignores
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT / "tools"), str(ROOT)]
 
 SIZES = (10, 1_000, 10_000)
-TARGET = 12
+TARGET = 13
 
 
 def _scenario(size: int) -> dict[str, Any]:

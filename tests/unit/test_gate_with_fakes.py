@@ -109,7 +109,8 @@ def test_critical_scan_quarantines_keeps_the_image_and_announces_once(fakes: Fak
     assert record.original_tags == ["v1.2.3"]
     assert record.quarantine_tag == q(digest)
     assert record.counted_ids == ["CVE-2024-6387"]
-    assert (record.account, record.region, record.version) == (ACCOUNT, "us-east-1", 1)
+    assert (record.account, record.region, record.version) == (ACCOUNT, "us-east-1", 2)  # written ahead, then sent
+    assert record.pending_announcement is None
     [decision] = fakes.announcer.published
     assert decision.action == "quarantined"
     assert decision.tags == ["v1.2.3"]
@@ -118,12 +119,12 @@ def test_critical_scan_quarantines_keeps_the_image_and_announces_once(fakes: Fak
     assert outcome.announced == decision
 
 
-def test_a_critical_decision_makes_nine_calls(fakes: Fakes) -> None:
+def test_a_critical_decision_makes_ten_calls(fakes: Fakes) -> None:
     gate = fakes.gate()
     digest = critical_image(fakes)
     gate.handle(inspector_scan(digest, ["v1.2.3"], CRITICAL_COUNTS))
     assert fakes.enhanced.calls == {"active_findings": 1}
-    assert fakes.store.calls == {"get": 1, "save": 1}
+    assert fakes.store.calls == {"get": 1, "save": 2}  # the decision with its announcement owed, then sent
     # describe twice: to decide, and again after the write-ahead, right before the tags are removed
     assert fakes.registry.calls == {"describe": 2, "manifest": 1, "add_tag": 1, "remove_tags": 1}
     assert fakes.announcer.calls == {"publish": 1}

@@ -41,8 +41,9 @@ class HistoryEntry(BaseModel):
 
 
 class PendingAnnouncement(BaseModel):
-    """The outbox: a decision written ahead whose run failed before it was announced. A retry with the same
-    fingerprint completes ECR and announces this, once, then clears it."""
+    """The outbox: the announcement a decision that changes ECR owes, written ahead with it and cleared once sent.
+    A run that stopped before (an error, a timeout, a crash) leaves it: a retry with the same fingerprint completes
+    ECR and sends it under the same decision_id, which consumers deduplicate on."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -51,6 +52,7 @@ class PendingAnnouncement(BaseModel):
     previous: ImageStatus | None = None
     tags: list[str] | None = None
     reason: str
+    decision_id: str | None = None
 
 
 class ImageRecord(BaseModel):
@@ -81,7 +83,7 @@ class ImageRecord(BaseModel):
     audit_action: str | None = None
     awaiting_findings: dict[str, int] | None = None  # the scanner's counts, while its findings are not listed
     history: list[HistoryEntry] = Field(default_factory=list)
-    pending_announcement: PendingAnnouncement | None = None  # written when a run failed before announcing
+    pending_announcement: PendingAnnouncement | None = None  # owed until sent (see PendingAnnouncement)
     incomplete: str | None = None  # what the last run could not finish in ECR (cleared when a run completes)
 
     def remember(self, entry: HistoryEntry) -> None:

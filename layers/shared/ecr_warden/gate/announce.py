@@ -16,7 +16,7 @@ def decision_detail(ctx: GateContext, plan: Plan, decision: Decision, trigger: T
     record = plan.record
     return DecisionDetail(
         schema_version=SCHEMA_VERSION,
-        decision_id=str(uuid.uuid4()),
+        decision_id=plan.decision_id or str(uuid.uuid4()),
         time=ctx.now(),
         account=ctx.account,
         region=ctx.region,

@@ -10,12 +10,13 @@ calls the registry's write methods.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 
 from ecr_warden.contracts.decision import DecisionDetail
 from ecr_warden.domain.images import ImageRef
 from ecr_warden.domain.records import HistoryEntry, ImageRecord, PendingAnnouncement, merge_tags
-from ecr_warden.errors import TagConflictError, WardenError
+from ecr_warden.errors import ConcurrentUpdateError, TagConflictError, WardenError
 from ecr_warden.gate.announce import decision_detail
 from ecr_warden.gate.context import GateContext, Outcome, Trigger
 from ecr_warden.gate.evaluate import Decision
@@ -38,6 +39,11 @@ class Executor:
 
     def run(self, plan: Plan, decision: Decision, trigger: Trigger) -> Outcome:
         record = _ahead(plan.record)
+        # the outbox: the announcement is owed from the moment ECR may change (an earlier debt is never replaced)
+        owes = plan.announce and bool(plan.effects) and record.pending_announcement is None
+        if owes:
+            plan = replace(plan, decision_id=plan.decision_id or str(uuid.uuid4()))
+            record = record.model_copy(update={"pending_announcement": _owed(plan, record)})
         saved = self.ports.store.save(record, plan.expected_version, plan.claims)  # write-ahead: before ECR
         image = ImageRef(record.repository, record.digest)
         saved, late = self._apply_all(image, saved, plan, trigger)
@@ -58,7 +64,25 @@ class Executor:
         except Exception as exc:
             self._left_undone(saved, plan, exc)
             raise
+        if owes:
+            self._sent(saved)
         return Outcome(image.repository, image.digest, plan.action, plan.reason, record.status, detail)
+
+    def _sent(self, saved: ImageRecord) -> None:
+        """Clear the debt, also when a duplicate delivery wrote the record meanwhile. If this fails, the error makes
+        Lambda retry: the retry finds the debt and sends the announcement again under the same decision_id
+        (consumers deduplicate on it), then clears it."""
+        debt, record = saved.pending_announcement, saved
+        for _ in range(3):
+            try:
+                self.ports.store.save(record.model_copy(update={"pending_announcement": None}), record.version)
+                return
+            except ConcurrentUpdateError:
+                current = self.ports.store.get(record.repository, record.digest)
+                if current is None or current.pending_announcement != debt:
+                    return  # paid, or replaced by a newer decision's own debt
+                record = current
+        raise ConcurrentUpdateError(f"{saved.repository}@{saved.digest}: could not clear a sent announcement")
 
     def _apply_all(
         self, image: ImageRef, record: ImageRecord, plan: Plan, trigger: Trigger
@@ -125,13 +149,7 @@ class Executor:
         (the error itself is raised either way)."""
         pending = saved.pending_announcement
         if plan.announce and (pending is None or pending.fingerprint != saved.fingerprint):
-            pending = PendingAnnouncement(
-                fingerprint=saved.fingerprint,
-                action=plan.action.value,
-                previous=plan.previous,
-                tags=list(plan.tags) if plan.tags is not None else None,
-                reason=plan.reason,
-            )
+            pending = _owed(plan, saved)
         incomplete = f"{plan.action.value} not completed: {type(error).__name__}: {error}"[:500]
         marked = saved.model_copy(update={"pending_announcement": pending, "incomplete": incomplete})
         try:
@@ -156,6 +174,17 @@ class Executor:
         detail = decision_detail(self.ctx, plan, decision, trigger)
         self.ports.announcer.publish(detail)
         return detail
+
+
+def _owed(plan: Plan, record: ImageRecord) -> PendingAnnouncement:
+    return PendingAnnouncement(
+        fingerprint=record.fingerprint,
+        action=plan.action.value,
+        previous=plan.previous,
+        tags=list(plan.tags) if plan.tags is not None else None,
+        reason=plan.reason,
+        decision_id=plan.decision_id,
+    )
 
 
 def _own_tag_field(record: ImageRecord, effect: Effect) -> str | None:

@@ -1,9 +1,12 @@
-"""A decision and its announcement happen exactly once each. The executor records an announcement a failed run
-still owes (`pending_announcement`, with the decision's fingerprint); a retry of the same decision completes
-what is missing in ECR without announcing that step, announces the original action, then clears the debt."""
+"""A decision and its announcement happen exactly once each. The executor writes the announcement a decision that
+changes ECR owes (`pending_announcement`, with the decision's fingerprint and decision_id) ahead with the decision
+and clears it once sent; a retry of the same decision finds it when the run stopped in between, completes what is
+missing in ECR without announcing that step, announces the original action under its decision_id, then clears the
+debt."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ecr_warden.contracts.decision import Action
@@ -16,15 +19,25 @@ if TYPE_CHECKING:
     from ecr_warden.gate.acting import Actor
 
 
-def owed(case: Case) -> PendingAnnouncement | None:
-    """The announcement the stored record still owes for exactly this decision, if any."""
+# How long a run that wrote a decision ahead may still be carrying it out (the functions' Timeout): a duplicate
+# delivery meanwhile leaves the announcement to it. Lambda retries a failed run a minute or more after it ended.
+IN_FLIGHT = timedelta(seconds=60)
+
+
+def owed(case: Case, now: datetime) -> PendingAnnouncement | None:
+    """The announcement the stored record still owes for exactly this decision, if no run is still paying it: one
+    that failed said so (`incomplete`); one that crashed or timed out has been gone for IN_FLIGHT."""
     record = case.record
     if record is None or record.pending_announcement is None:
         return None
     pending = record.pending_announcement
     if pending.fingerprint is None or pending.fingerprint != record.fingerprint:
         return None
-    return pending if pending.fingerprint == case.decision.fingerprint else None
+    if pending.fingerprint != case.decision.fingerprint:
+        return None
+    if record.incomplete is None and now - record.updated_at < IN_FLIGHT:
+        return None  # the run that decided is (or may be) still at it: finish quietly, it announces
+    return pending
 
 
 def settle(actor: Actor, case: Case, pending: PendingAnnouncement) -> Outcome:
@@ -39,7 +52,10 @@ def settle(actor: Actor, case: Case, pending: PendingAnnouncement) -> Outcome:
         actor.complete(record)
     current = store.get(record.repository, record.digest) or record
     tags = tuple(pending.tags) if pending.tags is not None else None
-    plan = Plan(current, current.version, Action(pending.action), pending.previous, pending.reason, tags=tags)
+    plan = Plan(
+        current, current.version, Action(pending.action), pending.previous, pending.reason, tags=tags,
+        decision_id=pending.decision_id,
+    )  # fmt: skip
     detail = actor.executor.announce(plan, case.decision, case.trigger)
     store.save(current.model_copy(update={"pending_announcement": None, "incomplete": None}), current.version)
     return Outcome(record.repository, record.digest, plan.action, pending.reason, current.status, detail)

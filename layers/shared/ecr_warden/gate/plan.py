@@ -52,3 +52,4 @@ class Plan:
     # re-read the image's tags after the write-ahead, right before removing: a tag pushed since the plan was made
     # (its push event found no record yet) is removed too, and one that left this digest is left where it is
     reread_tags: bool = False
+    decision_id: str | None = None  # the announcement's id, kept across retries (consumers deduplicate on it)
