@@ -29,7 +29,8 @@ How it is played (docs/PERFORMANCE.md has the why):
   Time is taken inside the process, from its first statement to the end of the invocation (interpreter start-up
   is the same for both and not counted): wall time (the target) and CPU time (steadier on a busy machine).
   Memory is the process's peak RSS (VmHWM), what Lambda reports as "Max Memory Used"; ru_maxrss would report
-  the bench's own size, which Linux carries over fork and exec.
+  the bench's own size, which Linux carries over fork and exec. The traced runs also report the Python heap's
+  peak (tracemalloc): Python objects only, so less than RSS, but it shows what our own code and models allocate.
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ sys.path[:0] = {paths!r}
 {trace}_t0, _c0 = time.perf_counter(), time.process_time()
 """
 # Installed before the clock starts, in the traced runs only: every AWS call a script makes, in order, with its
-# parameters and the error code it ended with (if any).
+# parameters and the error code it ended with (if any), and the peak of the Python heap (tracemalloc).
 _TRACE = """\
+import tracemalloc as _tracemalloc
+_tracemalloc.start()  # the Python heap's peak, in traced runs only (tracing slows every allocation)
 import json as _json, base64 as _base64
 import botocore.client as _bc
 _calls = []
@@ -97,6 +100,7 @@ _bc.BaseClient._make_api_call = _traced
 """
 _EPILOGUE = """
 _ms, _cpu_ms = (time.perf_counter() - _t0) * 1000, (time.process_time() - _c0) * 1000
+_heap = _tracemalloc.get_traced_memory()[1] if "_tracemalloc" in globals() else None
 import json as _json
 # VmHWM: this process's peak RSS (ru_maxrss would report the bench's own size: Linux carries it over fork/exec).
 with open("/proc/self/status") as _status:
@@ -106,6 +110,7 @@ print("BENCH " + _json.dumps({
     "cpu_ms": _cpu_ms,
     "import_ms": (_t_import - _t0) * 1000 if "_t_import" in globals() else None,
     "maxrss_kib": _hwm,
+    "heap_peak_kib": _heap / 1024 if _heap is not None else None,
     "result": _result,
     "calls": _calls if "_calls" in globals() else None,
 }, default=str), flush=True)
@@ -317,14 +322,16 @@ def _runtime(work: Path) -> Path:
     return runtime
 
 
-def build_layouts(work: Path, shared_source: Path, name: str = "") -> dict[str, Layout]:
-    """The shared layer (from shared_source) and the dependency layer, each with and without bytecode; `name`
-    prefixes the variants when several builds are compared."""
+def build_layouts(
+    work: Path, shared_source: Path, name: str = "", variants: tuple[str, ...] = (WITH_BYTECODE, NO_BYTECODE)
+) -> dict[str, Layout]:
+    """The shared layer (from shared_source) and the dependency layer, each with and without bytecode (`variants`);
+    `name` prefixes the variants when several builds are compared."""
     requirements = (ROOT / "layers" / "deps" / "requirements.txt").read_text(encoding="utf-8").splitlines()
     deps = [line.split("==")[0].strip() for line in requirements if line.strip() and not line.startswith("#")]
     runtime = _runtime(work)
     layouts = {}
-    for index, variant in enumerate((WITH_BYTECODE, NO_BYTECODE)):
+    for index, variant in enumerate(variants):
         folder = work / f"{name or 'layers'}-{index}"
         shared, dependencies = folder / "shared", folder / "deps"
         _copy_tree(shared_source / "ecr_warden", shared / "ecr_warden")
@@ -460,6 +467,7 @@ class Sample:
     import_ms: float | None
     rss_mib: float
     calls: list[Any] | None
+    heap_mib: float | None = None  # the Python heap's peak (tracemalloc), traced runs only
 
 
 @dataclass
@@ -469,6 +477,7 @@ class Trace:
     calls: list[Any]
     values: dict[str, str]
     slack_body: bytes | None
+    heap_mib: float | None = None  # the traced run's Python heap peak (tracemalloc)
 
     def bare_script(self, run: Run) -> str:
         from botocore import xform_name
@@ -493,10 +502,26 @@ class Trace:
         return [f"{service}:{operation}" for service, operation, _params, _error in self.calls]
 
 
+# Ablation (--preload): the first build's handler with parts of its cold start loaded before the clock starts, to
+# see what each part weighs in the ratio. (label, code run before the clock; each includes the one before.)
+_PYDANTIC = "from pydantic import BaseModel as _Base\nclass _First(_Base):\n    x: int\n"
+_POWERTOOLS = _PYDANTIC + "from aws_lambda_powertools import Logger as _Logger, Metrics as _Metrics\n"
+PRELOADS = (
+    ("pydantic and one model preloaded", _PYDANTIC),
+    ("+ Powertools Logger/Metrics", _POWERTOOLS),
+    ("+ boto3", _POWERTOOLS + "import boto3 as _boto3\n"),
+)
+
+
 class ColdStartBench:
-    def __init__(self, aws: LocalAws, layouts: dict[str, Layout], functions: Path) -> None:
+    def __init__(self, aws: LocalAws, layouts: dict[str, Layout], functions: Path, preload: bool = False) -> None:
         self.aws, self.layouts, self.functions = aws, layouts, functions
         self._runs = 0
+        # variant -> (the layout it runs on, code run before the clock starts)
+        self.variants = {variant: (variant, "") for variant in layouts}
+        if preload:
+            first = next(iter(layouts))
+            self.variants |= {label: (first, code) for label, code in PRELOADS}
 
     def _seed(self) -> str:
         self._runs += 1
@@ -519,13 +544,15 @@ class ColdStartBench:
         if variant == "bare":
             assert trace is not None
             paths, body = [str(next(iter(self.layouts.values())).runtime)], trace.bare_script(run)
+            preloaded = ""
         else:
-            layout = self.layouts[variant]
+            base, preloaded = self.variants[variant]
+            layout = self.layouts[base]
             paths, body = (
                 [str(layout.shared), str(layout.deps), str(layout.runtime)],
                 self._handler_script(scenario, run),
             )
-        script = _PROLOGUE.format(paths=paths, trace=_TRACE if traced else "") + body + _EPILOGUE
+        script = _PROLOGUE.format(paths=paths, trace=(_TRACE if traced else "") + preloaded) + body + _EPILOGUE
         posts = self.aws.webhook_posts
         # -I -S: no site-packages, only the sys.path above; -B: nothing compiled at run time is kept (/opt is
         # read-only on Lambda).
@@ -548,19 +575,30 @@ class ColdStartBench:
             )
         if self.aws.webhook_posts - posts != scenario.posts_per_run:
             raise RuntimeError(f"{scenario.name} [{variant}]: {self.aws.webhook_posts - posts} webhook POSTs")
-        return Sample(data["ms"], data["cpu_ms"], data["import_ms"], data["maxrss_kib"] / 1024, data["calls"]), run
+        heap = data.get("heap_peak_kib")
+        sample = Sample(
+            data["ms"],
+            data["cpu_ms"],
+            data["import_ms"],
+            data["maxrss_kib"] / 1024,
+            data["calls"],
+            heap / 1024 if heap is not None else None,
+        )
+        return sample, run
 
     def trace(self, scenario: Scenario, variant: str) -> Trace:
         sample, run = self.once(scenario, variant, traced=True)
         assert sample.calls is not None
-        return Trace(sample.calls, run.values, _Webhook.last_body if scenario.posts_per_run else None)
+        return Trace(sample.calls, run.values, _Webhook.last_body if scenario.posts_per_run else None, sample.heap_mib)
 
     def measure(self, scenario: Scenario, runs: int) -> dict[str, Any]:
-        variants = tuple(self.layouts)
+        variants = tuple(self.variants)
         trace = self.trace(scenario, variants[0])
         # Every variant and the bare script must make the same calls, or the comparison means nothing.
-        operations = {variant: self.trace(scenario, variant).operations for variant in variants[1:]}
-        bare_calls = self.once(scenario, "bare", trace, traced=True)[0].calls or []
+        traces = {variants[0]: trace} | {variant: self.trace(scenario, variant) for variant in variants[1:]}
+        operations = {variant: traced.operations for variant, traced in traces.items() if variant != variants[0]}
+        bare_traced = self.once(scenario, "bare", trace, traced=True)[0]
+        bare_calls = bare_traced.calls or []
         operations["bare"] = [f"{service}:{operation}" for service, operation, _params, _error in bare_calls]
         order = (*variants, "bare")
         for variant in order:  # warm-up: the OS file cache, moto's lazily built backends
@@ -586,6 +624,7 @@ class ColdStartBench:
                 "rss_mib": round(statistics.median(s.rss_mib for s in taken), 1),
             }
         result["bare"] = bare = result["variants"].pop("bare")
+        bare["heap_mib"] = round(bare_traced.heap_mib or 0.0, 1)
         for variant in variants:
             row = result["variants"][variant]
             # Each run against the bare run of its own round, then the median: a slow spell of the machine
@@ -594,6 +633,8 @@ class ColdStartBench:
             row["ratio"] = round(statistics.median(h.ms / b.ms for h, b in pairs), 2)
             row["cpu_ratio"] = round(statistics.median(h.cpu_ms / b.cpu_ms for h, b in pairs), 2)
             row["rss_ratio"] = round(row["rss_mib"] / bare["rss_mib"], 2)
+            row["heap_mib"] = round(traces[variant].heap_mib or 0.0, 1)
+            row["heap_ratio"] = round(row["heap_mib"] / bare["heap_mib"], 2) if bare["heap_mib"] else None
         return result
 
 
@@ -685,12 +726,14 @@ def import_costs(layouts: dict[str, Layout], runs: int) -> list[tuple[str, float
     return results
 
 
-def cold_start(
+def cold_start(  # noqa: PLR0913  # the bench's knobs, all with defaults
     runs: int = RUNS,
     scenarios: tuple[Scenario, ...] = SCENARIOS,
     costs: bool = True,
     builds: dict[str, Path] | None = None,
     functions: Path | None = None,
+    variants: tuple[str, ...] = (WITH_BYTECODE, NO_BYTECODE),
+    preload: bool = False,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, float, float | None]]]:
     """The cold start table (every scenario, with and without bytecode in the layers) and the single costs.
     `builds`: the layers/shared folders to measure, by name (default: this checkout's); several are measured in
@@ -701,21 +744,24 @@ def cold_start(
         with tempfile.TemporaryDirectory(prefix="ecr-warden-bench-") as work:
             layouts: dict[str, Layout] = {}
             for label, folder in builds.items():
-                layouts |= build_layouts(Path(work), folder, label)
-            bench = ColdStartBench(aws, layouts, functions or ROOT / "functions")
+                layouts |= build_layouts(Path(work), folder, label, variants)
+            bench = ColdStartBench(aws, layouts, functions or ROOT / "functions", preload)
             results = [bench.measure(scenario, runs) for scenario in scenarios]
-            return results, import_costs(layouts, runs) if costs and len(builds) == 1 else []
+            complete = len(builds) == 1 and len(variants) == 2  # the single costs compare both layer builds
+            return results, import_costs(layouts, runs) if costs and complete else []
     finally:
         aws.stop()
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
     """One row per function scenario and layer build: wall time of import + first invocation against the bare
-    script's (the target), the same for CPU time (steadier on a busy machine), and peak RSS."""
+    script's (the target), the same for CPU time (steadier on a busy machine), peak RSS, and the Python heap's
+    peak (tracemalloc, from the traced run: Python objects only, not pydantic-core's or OpenSSL's own memory)."""
     width = max(len(variant) for result in results for variant in result["variants"])
     print(
         f"  {'function: scenario':<32} {'layers':<{width}} {'import':>6} {'total':>6} {'bare':>6} {'ratio':>6} "
-        f"{'target':>8} {'':<6} {'CPU ratio':>9} {'peak RSS':>8} {'bare':>7} {'ratio':>6}"
+        f"{'target':>8} {'':<6} {'CPU ratio':>9} {'peak RSS':>8} {'bare':>7} {'ratio':>6} "
+        f"{'py heap':>8} {'bare':>7} {'ratio':>6}"
     )
     for result in results:
         bare = result["bare"]
@@ -725,7 +771,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
                 f"  {result['scenario'] if index == 0 else '':<32} {variant:<{width}} "
                 f"{row['import_ms']:>4.0f}ms {row['ms']:>4.0f}ms {bare['ms']:>4.0f}ms {row['ratio']:>5.2f}x "
                 f"{'<= ' + str(TARGET_RATIO) + 'x':>8} {met:<6} {row['cpu_ratio']:>8.2f}x "
-                f"{row['rss_mib']:>5.1f}MiB {bare['rss_mib']:>4.1f}MiB {row['rss_ratio']:>5.2f}x"
+                f"{row['rss_mib']:>5.1f}MiB {bare['rss_mib']:>4.1f}MiB {row['rss_ratio']:>5.2f}x "
+                f"{row['heap_mib']:>5.1f}MiB {bare['heap_mib']:>4.1f}MiB {row['heap_ratio'] or 0:>5.2f}x"
             )
         same = "the bare script made the same calls" if result["same_calls"] else "THE CALLS DIFFER"
         print(f"  {'':<32} {len(result['operations'])} AWS calls ({same}): {' '.join(result['operations'])}")
@@ -756,12 +803,26 @@ def main() -> None:
         help="another layers/shared build to measure in the same runs (before/after a change); repeatable",
     )
     parser.add_argument("--name", help="with --compare: what to call the build measured by default (--shared)")
+    parser.add_argument(
+        "--preload",
+        action="store_true",
+        help="ablation: also run the first build with pydantic, then Powertools, then boto3 loaded before the clock",
+    )
+    parser.add_argument(
+        "--bytecode",
+        choices=("both", "with", "without"),
+        default="both",
+        help="the layer builds to measure: with bytecode (python3.13 at build time), without, or both (default)",
+    )
     args = parser.parse_args()
     chosen = tuple(s for s in SCENARIOS if s.key in (args.scenario or [s.key]))
     started = time.monotonic()
     builds = {"" if not args.compare else args.name or "this": args.shared or ROOT / "layers" / "shared"}
     builds |= {label: Path(folder) for label, folder in (item.split("=", 1) for item in args.compare)}
-    results, costs = cold_start(args.runs, chosen, not args.no_costs, builds, args.functions)
+    variants = {"both": (WITH_BYTECODE, NO_BYTECODE), "with": (WITH_BYTECODE,), "without": (NO_BYTECODE,)}
+    results, costs = cold_start(
+        args.runs, chosen, not args.no_costs, builds, args.functions, variants[args.bytecode], args.preload
+    )
     print_table(results)
     print_costs(costs, args.runs)
     if args.json:

@@ -102,3 +102,63 @@ def test_webhook_secrets_are_read_with_the_client_factorys_client_and_cached(mon
             value = secrets_provider().get("s", max_age=SECRET_CACHE_SECONDS, transform="json")
             assert value == {"url": "https://hooks.example/x"}
         stub.assert_no_pending_responses()
+
+
+def test_each_function_builds_only_the_models_its_first_decision_needs() -> None:
+    """The notifier never loads the AWS event models; the gate builds none of them at import (each is built at its
+    first event), nor the delayed checks, nor the other function's settings (docs/PERFORMANCE.md)."""
+    script = (
+        "import sys\n"
+        "import ecr_warden.notify.entry\n"
+        "from ecr_warden.settings import GateSettings\n"
+        "print('aws_events' , 'ecr_warden.contracts.aws_events' in sys.modules)\n"
+        "print('gate settings', GateSettings.__pydantic_complete__)\n"
+        "import ecr_warden.gate.entry\n"
+        "from ecr_warden.contracts import aws_events, checks\n"
+        "from ecr_warden.settings import NotifierSettings\n"
+        "print('built', sorted(m.__name__ for m in (*aws_events.EVENT_MODELS.values(), checks.FindingsCheck,\n"
+        "    checks.UnscannedCheck, aws_events.Inspector2FindingDetail) if m.__pydantic_complete__))\n"
+        "print('notifier settings', NotifierSettings.__pydantic_complete__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "layers" / "shared"), "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    assert done.stdout.splitlines() == [
+        "aws_events False",
+        "gate settings False",
+        "built []",
+        "notifier settings False",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "inspector2-scan-critical.json",
+        "inspector2-finding-critical-active.json",
+        "ecr-image-action-push.json",
+        "ecr-image-scan-complete.json",
+        "cloudtrail-put-image-tag-mutability.json",
+    ],
+)
+def test_a_deferred_event_model_validates_at_its_first_event(name: str) -> None:
+    script = (
+        "import json, sys\n"
+        "from ecr_warden.contracts.parsing import parse_aws_event\n"
+        f"event = parse_aws_event(json.loads(open({str(ROOT / 'events' / name)!r}).read()))\n"
+        "print(type(event).__name__, type(event).__pydantic_complete__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "layers" / "shared"), "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    assert done.stdout.split()[1] == "True"

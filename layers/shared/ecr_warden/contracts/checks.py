@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ecr_warden.contracts.common import Digest, RepositoryName
 from ecr_warden.contracts.parsing import validate_model
 
 
 class _Check(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: built at the first delayed check, not at every cold start of the gate (docs/PERFORMANCE.md)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     account: str = Field(pattern=r"^\d{12}$")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -42,10 +43,11 @@ class UnscannedCheck(_Check):
 
 
 DelayedCheck = Annotated[FindingsCheck | UnscannedCheck, Field(discriminator="kind")]
-_ADAPTER: TypeAdapter[FindingsCheck | UnscannedCheck] = TypeAdapter(DelayedCheck)
 
 
 class _Envelope(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     check: DelayedCheck
 
 

@@ -10,8 +10,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from ecr_warden.domain.severity import SEVERITIES
 
-# AWS adds fields to its events over time; parsing must keep working when it does.
-LENIENT = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+# AWS adds fields to its events over time; parsing must keep working when it does. defer_build: a model's validator
+# is built when it is first used, so a cold start builds only the event types it receives (docs/PERFORMANCE.md).
+LENIENT = ConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
 
 Digest = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")]
 
@@ -35,8 +36,10 @@ def parse_aws_timestamp(value: Any) -> Any:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 10**11 else value
-        return datetime.fromtimestamp(seconds, tz=UTC)
+        try:
+            return datetime.fromtimestamp(value / 1000 if value > 10**11 else value, tz=UTC)
+        except (OverflowError, OSError, ValueError):  # out of any calendar, or NaN: an invalid datetime
+            return value
     if not isinstance(value, str):
         return value
     text = _ZONE_WORD.sub("", value.strip())

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class EventBridgeModel(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    # defer_build: only the event models a function receives are built, at their first event (docs/PERFORMANCE.md)
+    model_config = ConfigDict(populate_by_name=True, defer_build=True)
 
     version: str  # "0" in every event so far
     id: str

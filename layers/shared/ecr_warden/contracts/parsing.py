@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ecr_warden.contracts.aws_events import EVENT_MODELS, AwsEvent
 from ecr_warden.errors import EventValidationError, ForeignEventError, UnsupportedEventError
+
+if TYPE_CHECKING:
+    from ecr_warden.contracts.aws_events import AwsEvent
 
 ECR_IMAGE_RESOURCE = "AWS_ECR_CONTAINER_IMAGE"
 
@@ -35,6 +37,9 @@ def validate_model(model: type[ModelT], raw: Any, what: str) -> ModelT:
 
 def parse_aws_event(raw: Any) -> AwsEvent:
     """Parse any AWS event ecr-warden handles. Unknown (source, detail-type) pairs raise UnsupportedEventError."""
+    # Here, not at the top: validate_model's users (the notifier, the policy) never load the AWS event models.
+    from ecr_warden.contracts.aws_events import EVENT_MODELS
+
     if not isinstance(raw, Mapping):
         raise EventValidationError(what="event", field="<root>", reason="event is not a JSON object")
     source, detail_type = raw.get("source"), raw.get("detail-type")

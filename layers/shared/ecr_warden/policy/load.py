@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Any
 
 from ecr_warden.contracts.parsing import validate_model
@@ -35,6 +34,8 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
 
 
 def default_policy_text() -> str:
+    from importlib import resources  # only without a policy parameter: off the cold-start path
+
     return resources.files("ecr_warden.policy").joinpath("default-policy.yaml").read_text(encoding="utf-8")
 
 
