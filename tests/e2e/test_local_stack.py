@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,11 +70,17 @@ def test_ecr_calls_emit_cloudtrail_events_with_the_caller(stack: RunningStack) -
     stack.aws(
         "ecr", "put-image-tag-mutability", "--repository-name", "e2e/cloudtrail", "--image-tag-mutability", "IMMUTABLE"
     )
-    message = stack.wait_for(lambda: sqs.receive_message(QueueUrl=queue_url).get("Messages"), what="CloudTrail event")
-    detail = json.loads(message[0]["Body"])["detail"]
-    assert detail["eventName"] == "PutImageTagMutability"
+
+    def the_admins_call() -> dict[str, Any] | None:
+        # the settings guard reacts to create-repository with calls of its own (under its role): skip those
+        for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+            detail: dict[str, Any] = json.loads(message["Body"])["detail"]
+            if detail["userIdentity"]["type"] == "IAMUser" and detail["eventName"] == "PutImageTagMutability":
+                return detail
+        return None
+
+    detail = stack.wait_for(the_admins_call, what="CloudTrail event of the admin's call")
     assert detail["requestParameters"]["repositoryName"] == "e2e/cloudtrail"
-    assert detail["userIdentity"]["type"] == "IAMUser"
 
 
 def _push(stack: RunningStack, repository: str, tag: str, tmp_path: Path, seed: str) -> str:

@@ -1,4 +1,10 @@
-"""Synthetic image manifests for pushing to the local stack without Docker (the registry only sees JSON)."""
+"""Synthetic image manifests for pushing to the local stack without Docker (the registry only sees JSON).
+
+To push one to a running `ecr-warden local`: `ecr-warden push --repository R --tag T` (the same `--seed` gives the
+same digest, to put another tag on an image), or `aws ecr put-image --image-manifest file://M` with a manifest from
+`image_manifest(seed)`. Either way the stack emits `ECR Image Action` PUSH as ECR does; `ecr-warden scan` then plays
+the scanner.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ecr_warden_tools.local import ecr_extras
+
 _applied = False
 
 
@@ -86,6 +88,36 @@ def _page_ecr_listings() -> None:
     ECRResponse.list_images = list_images  # type: ignore[method-assign]
 
 
+def _test_event_pattern() -> None:
+    """EventBridge TestEventPattern (moto answers nothing): `ecr-warden send` asks it which rules an event meets."""
+    import json
+
+    from moto.events.models import EventPattern
+    from moto.events.responses import EventsHandler
+
+    def test_event_pattern(self: Any) -> Any:
+        event = json.loads(self._get_param("Event"))
+        pattern = EventPattern.load(self._get_param("EventPattern"))
+        return json.dumps({"Result": bool(pattern.matches_event(event))}), self.response_headers
+
+    EventsHandler.test_event_pattern = test_event_pattern  # type: ignore[method-assign]
+
+
+def _schedule_rules_match_no_event() -> None:
+    """An EventBridge rule with only a schedule expression never matches events; moto matches a rule without a
+    pattern to every event, so a SAM `Schedule` event's rule would receive (and fail on) every event put."""
+    from moto.events.models import Rule
+
+    original = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if self.scheduled_expression and not self.event_pattern.get_pattern():
+            return
+        original(self, original_event, transform_input)
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
 def apply() -> None:
     global _applied  # noqa: PLW0603 - idempotent one-time patch of a third-party class
     if _applied:
@@ -101,4 +133,7 @@ def apply() -> None:
         '"detail": <detail>}'
     )
     _page_ecr_listings()
+    ecr_extras.apply()
+    _test_event_pattern()
+    _schedule_rules_match_no_event()
     _applied = True

@@ -18,6 +18,7 @@ NOT_NEEDED_LOCALLY = frozenset(
         "AWS::Serverless::LayerVersion",
         "AWS::Lambda::LayerVersion",
         "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
         "AWS::IAM::Role",
         "AWS::IAM::Policy",
         "AWS::IAM::ManagedPolicy",
@@ -63,6 +64,24 @@ class FunctionSpec:
     on_failure_arn: str | None = None
 
 
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A schedule of the template (a SAM `ScheduleV2`/`Schedule` event, or an `AWS::Scheduler::Schedule`).
+
+    The local stack never runs it on a timer: `LocalStack.fire_schedule(name)` (or `ecr-warden schedule fire NAME`)
+    delivers it once, as the scheduler would at its next tick."""
+
+    name: str
+    expression: str
+    kind: str  # "ScheduleV2" (EventBridge Scheduler) or "Schedule" (an EventBridge rule)
+    target_arn: str
+    function: str | None  # logical id of the template function it invokes, if it invokes one
+    input: str | None  # the target's input text, as the template gives it
+    enabled: bool = True
+    group: str = "default"
+    timezone: str | None = None
+
+
 @dataclass
 class ProvisionedStack:
     outputs: dict[str, str] = field(default_factory=dict)
@@ -70,6 +89,7 @@ class ProvisionedStack:
     rules: list[EventRule] = field(default_factory=list)
     queue_sources: list[QueueSource] = field(default_factory=list)
     physical: dict[str, str] = field(default_factory=dict)
+    schedules: dict[str, ScheduleSpec] = field(default_factory=dict)
 
     def function(self, name_or_arn: str) -> FunctionSpec | None:
         name = name_or_arn.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
@@ -103,6 +123,8 @@ class Provisioner:
             "AWS::Events::EventBus": self._event_bus,
             "AWS::KMS::Key": self._kms_key,
             "AWS::Serverless::Function": self._function,
+            "AWS::Scheduler::ScheduleGroup": self._schedule_group,
+            "AWS::Scheduler::Schedule": self._scheduler_schedule,
         }
 
     def client(self, service: str) -> Any:
@@ -238,14 +260,23 @@ class Provisioner:
         self.resolver.refs[logical_id] = name
         self.resolver.attributes[logical_id] = {"Arn": self._arn("lambda", f"function:{name}")}
         for event_id, event in (props.get("Events") or {}).items():
-            if event.get("Type") in ("EventBridgeRule", "CloudWatchEvent"):
-                self._rule(spec, event_id, event["Properties"])
-            elif event.get("Type") == "SQS":
-                self._queue_source(spec, event["Properties"])
-            else:
-                raise TemplateError(
-                    f"resource {logical_id}: event {event_id} of type {event.get('Type')} cannot be provisioned locally"
-                )
+            self._function_event(spec, event_id, event)
+
+    def _function_event(self, spec: FunctionSpec, event_id: str, event: dict[str, Any]) -> None:
+        kind = event.get("Type")
+        properties = event.get("Properties") or {}
+        if kind in ("EventBridgeRule", "CloudWatchEvent"):
+            self._rule(spec, event_id, properties)
+        elif kind == "SQS":
+            self._queue_source(spec, properties)
+        elif kind == "ScheduleV2":
+            self._schedule_v2(spec, event_id, properties)
+        elif kind == "Schedule":
+            self._schedule_rule(spec, event_id, properties)
+        else:
+            raise TemplateError(
+                f"resource {spec.logical_id}: event {event_id} of type {kind} cannot be provisioned locally"
+            )
 
     def _register_lambda(self, name: str, role_arn: str, code_dir: Path, merged: dict[str, Any]) -> None:
         """Create the function in moto too, so `aws lambda get-function` and list-functions see it."""
@@ -300,6 +331,96 @@ class Provisioner:
             Targets=[{"Id": "deliver", "Arn": self._arn("sqs", queue_name)}],
         )
         self.stack.rules.append(EventRule(spec.logical_id, rule_name, bus, props["Pattern"], queue_url))
+
+    # -- schedules: recorded, registered with the local Scheduler / EventBridge, fired only on request ------------
+
+    def _record_schedule(self, schedule: ScheduleSpec) -> None:
+        if schedule.name in self.stack.schedules:
+            raise TemplateError(f"schedule {schedule.name}: two schedules of the template have this name")
+        self.stack.schedules[schedule.name] = schedule
+
+    def _schedule_v2(self, spec: FunctionSpec, event_id: str, props: dict[str, Any]) -> None:
+        """SAM `ScheduleV2`: an EventBridge Scheduler schedule invoking the function (named `<Function><Event>` by
+        default, as SAM names it)."""
+        name = str(props.get("Name") or f"{spec.logical_id}{event_id}")
+        target = {"Arn": self._arn("lambda", f"function:{spec.name}"), "RoleArn": spec.role_arn}
+        if props.get("Input") is not None:
+            target["Input"] = str(props["Input"])
+        self._create_scheduler_schedule(name, props, target, spec.logical_id)
+
+    def _scheduler_schedule(self, logical_id: str, props: dict[str, Any]) -> None:
+        """`AWS::Scheduler::Schedule`: the same as a `ScheduleV2` event, with the target spelled out."""
+        target = dict(props.get("Target") or {})
+        if not target.get("Arn"):
+            raise TemplateError(f"resource {logical_id}: AWS::Scheduler::Schedule without Target.Arn")
+        target.setdefault("RoleArn", f"arn:aws:iam::{self.resolver.account_id}:role/ecr-warden-local-scheduler")
+        spec = self.stack.function(str(target["Arn"]))
+        name = str(props.get("Name") or logical_id)
+        self._create_scheduler_schedule(name, props, target, spec.logical_id if spec else None)
+        self.resolver.refs[logical_id] = name
+        self.resolver.attributes[logical_id] = {
+            "Arn": self._arn("scheduler", f"schedule/{props.get('GroupName') or 'default'}/{name}")
+        }
+
+    def _create_scheduler_schedule(
+        self, name: str, props: dict[str, Any], target: dict[str, Any], function: str | None
+    ) -> None:
+        group = str(props.get("GroupName") or "default")
+        state = str(props.get("State") or "ENABLED")
+        args: dict[str, Any] = {
+            "Name": name,
+            "GroupName": group,
+            "ScheduleExpression": str(props["ScheduleExpression"]),
+            "FlexibleTimeWindow": props.get("FlexibleTimeWindow") or {"Mode": "OFF"},
+            "Target": {key: target[key] for key in ("Arn", "RoleArn", "Input") if key in target},
+            "State": state,
+        }
+        if props.get("ScheduleExpressionTimezone"):
+            args["ScheduleExpressionTimezone"] = props["ScheduleExpressionTimezone"]
+        self.client("scheduler").create_schedule(**args)
+        self._record_schedule(
+            ScheduleSpec(
+                name=name,
+                expression=args["ScheduleExpression"],
+                kind="ScheduleV2",
+                target_arn=str(target["Arn"]),
+                function=function,
+                input=target.get("Input"),
+                enabled=state == "ENABLED",
+                group=group,
+                timezone=props.get("ScheduleExpressionTimezone"),
+            )
+        )
+
+    def _schedule_rule(self, spec: FunctionSpec, event_id: str, props: dict[str, Any]) -> None:
+        """SAM `Schedule`: an EventBridge rule with a schedule expression targeting the function."""
+        name = str(props.get("Name") or f"{spec.name}-{event_id}")[:64]
+        enabled = props.get("Enabled", True) is not False and props.get("State", "ENABLED") == "ENABLED"
+        events = self.client("events")
+        events.put_rule(
+            Name=name, ScheduleExpression=str(props["Schedule"]), State="ENABLED" if enabled else "DISABLED"
+        )
+        target: dict[str, Any] = {"Id": spec.logical_id, "Arn": self._arn("lambda", f"function:{spec.name}")}
+        if props.get("Input") is not None:
+            target["Input"] = str(props["Input"])
+        events.put_targets(Rule=name, Targets=[target])
+        self._record_schedule(
+            ScheduleSpec(
+                name=name,
+                expression=str(props["Schedule"]),
+                kind="Schedule",
+                target_arn=target["Arn"],
+                function=spec.logical_id,
+                input=target.get("Input"),
+                enabled=enabled,
+            )
+        )
+
+    def _schedule_group(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = str(props.get("Name") or f"local-{logical_id}")
+        arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
+        self.resolver.refs[logical_id] = name
+        self.resolver.attributes[logical_id] = {"Arn": arn}
 
 
 def _merge_globals(globals_: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:

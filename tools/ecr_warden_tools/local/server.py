@@ -12,13 +12,16 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ecr_warden.domain.images import Scope
+from ecr_warden_tools.local.aws_errors import AwsError, operation_name
 from ecr_warden_tools.local.runtime import HandlerError
 
 if TYPE_CHECKING:
@@ -58,8 +61,34 @@ class LocalAwsApp:
         self.stack = stack
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Every answer is AWS-shaped: a failure anywhere below becomes an error the SDKs parse, never an HTML page."""
+        started: list[bool] = []
+
+        def tracking_start_response(status: str, headers: list[Any], exc_info: Any = None) -> Any:
+            started.append(True)
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self._route(environ, tracking_start_response)
+        except NotImplementedError:
+            exc_info = sys.exc_info()
+            operation = operation_name(environ)
+            error = AwsError(
+                "400 Bad Request", "UnsupportedOperation", f"{operation} is not supported by the ecr-warden local stack"
+            )
+        except Exception as exc:
+            exc_info = sys.exc_info()
+            operation = operation_name(environ)
+            self.stack.echo(f"local AWS: {operation} failed inside the stack: {type(exc).__name__}: {exc}")
+            message = f"{operation} failed: {type(exc).__name__}"
+            error = AwsError("500 Internal Server Error", "InternalFailure", message)
+        return error.respond(environ, start_response, exc_info if started else None)
+
+    def _route(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         body = self._read_body(environ)
+        if not _is_delivery_poll(environ, body):
+            self.stack.wake()  # the call may put a message where the stack delivers from
         if path.startswith("/_ecr_warden/"):
             return self._control(environ, path, body, start_response)
         if (match := _INVOKE_PATH.match(path)) and environ.get("REQUEST_METHOD") == "POST":
@@ -77,10 +106,9 @@ class LocalAwsApp:
             if answered is not None:
                 return answered
         status, _headers, response = self._call_moto(environ, start_response)
-        if target.startswith(ECR_TARGET) and status.startswith("2"):
-            operation = target.removeprefix(ECR_TARGET)
-            if not operation.startswith(_READ_ONLY):
-                self.stack.emit_ecr_call(operation, _loads(body), _loads(response), environ.get("HTTP_USER_AGENT", ""))
+        operation = target.removeprefix(ECR_TARGET)
+        if target.startswith(ECR_TARGET) and not operation.startswith(_READ_ONLY) and status[:1] in "24":
+            self.stack.emit_ecr_call(_ecr_call(operation, body, status, response, environ.get("HTTP_USER_AGENT", "")))
         return [response]
 
     @staticmethod
@@ -104,8 +132,29 @@ class LocalAwsApp:
             close = getattr(result, "close", None)
             if close:
                 close()
-        start_response(captured["status"], captured["headers"])
-        return captured["status"], captured["headers"], response
+        status, headers = captured["status"], captured["headers"]
+        if status[:1] in "45" and "text/html" in dict(headers).get("Content-Type", ""):
+            return self._html_error(environ, status, start_response)
+        start_response(status, headers)
+        return status, headers, response
+
+    @staticmethod
+    def _html_error(
+        environ: dict[str, Any], status: str, start_response: StartResponse
+    ) -> tuple[str, list[Any], bytes]:
+        """moto answers some failures (an unknown path, a method it lacks) with werkzeug's HTML page: an SDK
+        cannot parse that, so answer the AWS error for it."""
+        operation = operation_name(environ)
+        if status.startswith("404"):
+            error = AwsError("400 Bad Request", "UnknownOperationException", f"{operation}: no such operation")
+        elif status.startswith("4"):
+            error = AwsError(status, "BadRequest", f"{operation}: {status}")
+        else:
+            error = AwsError(status, "InternalFailure", f"{operation} failed")
+        captured: list[Any] = []
+        body = error.respond(environ, lambda s, h, _exc=None: captured.extend((s, h)))
+        start_response(*captured)
+        return captured[0], captured[1], b"".join(body)
 
     def _invoke(
         self, logical_id: str, environ: dict[str, Any], body: bytes, start_response: StartResponse
@@ -152,9 +201,26 @@ class LocalAwsApp:
                 return _json_response(start_response, "200 OK", self.stack.scan(**_loads(body)))
             if path == "/_ecr_warden/state":
                 return _json_response(start_response, "200 OK", self.stack.state())
+            if path == "/_ecr_warden/schedules":
+                return _json_response(start_response, "200 OK", {"schedules": self.stack.list_schedules()})
+            if path == "/_ecr_warden/schedules/fire" and environ.get("REQUEST_METHOD") == "POST":
+                return _json_response(start_response, "200 OK", self.stack.fire_schedule(str(_loads(body)["name"])))
         except (TypeError, ValueError, LookupError) as exc:
             return _json_response(start_response, "400 Bad Request", {"error": str(exc)})
         return _json_response(start_response, "404 Not Found", {"error": f"no such control path {path}"})
+
+
+_DELIVERY_POLLS = frozenset(
+    {"ReceiveMessage", "DeleteMessage", "DeleteMessageBatch", "GetQueueAttributes", "GetQueueUrl", "ListQueues"}
+)
+
+
+def _is_delivery_poll(environ: dict[str, Any], body: bytes) -> bool:
+    """The stack's own SQS polling (and reads like it) cannot add work: it must not wake the delivery loop."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target.startswith("AmazonSQS."):
+        return target.removeprefix("AmazonSQS.") in _DELIVERY_POLLS
+    return any(f"Action={action}".encode() in body for action in _DELIVERY_POLLS)
 
 
 def _loads(raw: bytes) -> Any:
@@ -162,6 +228,56 @@ def _loads(raw: bytes) -> Any:
         return json.loads(raw) if raw else {}
     except ValueError:
         return {}
+
+
+@dataclass(frozen=True)
+class EcrCall:
+    """A mutating ECR call as CloudTrail records it: what was asked, and what was answered or which error."""
+
+    operation: str
+    request: dict[str, Any]
+    response: dict[str, Any] | None
+    user_agent: str
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+def _ecr_call(operation: str, body: bytes, status: str, response: bytes, user_agent: str) -> EcrCall:
+    if status.startswith("2"):
+        return EcrCall(operation, _loads(body), _loads(response), user_agent)
+    error = _loads(response)
+    code = str(error.get("__type") or "UnknownError").rsplit("#", 1)[-1]
+    return EcrCall(operation, _loads(body), None, user_agent, code, str(error.get("message") or error.get("Message")))
+
+
+def _cloudtrail_time(seconds: float) -> str:
+    """CloudTrail writes timestamps inside responseElements like `Jun 11, 2025, 10:05:44 AM`."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return f"{moment:%b} {moment.day}, {moment.year}, {moment.hour % 12 or 12}:{moment:%M:%S %p}"
+
+
+def _as_cloudtrail_writes(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_as_cloudtrail_writes(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: _cloudtrail_time(value)
+        if key.endswith("At") and isinstance(value, int | float) and not isinstance(value, bool)
+        else _as_cloudtrail_writes(value)
+        for key, value in node.items()
+    }
+
+
+def _call_resources(request: dict[str, Any], scope: Scope) -> list[dict[str, str]] | None:
+    """The repository a call is about, as CloudTrail lists it; registry-level calls list none."""
+    if request.get("resourceArn"):
+        return [{"accountId": scope.account, "ARN": str(request["resourceArn"])}]
+    if request.get("repositoryName"):
+        registry = str(request.get("registryId") or scope.account)
+        arn = f"arn:aws:ecr:{scope.region}:{registry}:repository/{request['repositoryName']}"
+        return [{"accountId": registry, "ARN": arn}]
+    return None
 
 
 def cloudtrail_event(
@@ -172,9 +288,38 @@ def cloudtrail_event(
     user_agent: str,
     scope: Scope,
 ) -> dict[str, Any]:
-    """An `AWS API Call via CloudTrail` event for an ECR call, in the shape CloudTrail delivers to EventBridge."""
+    """An `AWS API Call via CloudTrail` event for an ECR call, in the shape CloudTrail delivers to EventBridge:
+    requestParameters as the client sent them, responseElements as ECR answered (timestamps written as CloudTrail
+    writes them), and the repository in detail.resources."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     request_parameters = {k: v for k, v in request.items() if k not in ("imageManifest",)}
+    detail: dict[str, Any] = {
+        "eventVersion": "1.09",
+        "userIdentity": identity,
+        "eventTime": now,
+        "eventSource": "ecr.amazonaws.com",
+        "eventName": operation,
+        "awsRegion": scope.region,
+        "sourceIPAddress": "127.0.0.1",
+        "userAgent": user_agent,
+        "requestParameters": request_parameters or None,
+        "responseElements": _as_cloudtrail_writes(response) or None,
+        "requestID": str(uuid.uuid4()),
+        "eventID": str(uuid.uuid4()),
+        "readOnly": False,
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": scope.account,
+        "eventCategory": "Management",
+        "tlsDetails": {
+            "tlsVersion": "TLSv1.3",
+            "cipherSuite": "TLS_AES_128_GCM_SHA256",
+            "clientProvidedHostHeader": f"api.ecr.{scope.region}.amazonaws.com",
+        },
+    }
+    resources = _call_resources(request, scope)
+    if resources:
+        detail["resources"] = resources
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -184,25 +329,7 @@ def cloudtrail_event(
         "time": now,
         "region": scope.region,
         "resources": [],
-        "detail": {
-            "eventVersion": "1.08",
-            "userIdentity": identity,
-            "eventTime": now,
-            "eventSource": "ecr.amazonaws.com",
-            "eventName": operation,
-            "awsRegion": scope.region,
-            "sourceIPAddress": "127.0.0.1",
-            "userAgent": user_agent,
-            "requestParameters": request_parameters or None,
-            "responseElements": response or None,
-            "requestID": str(uuid.uuid4()),
-            "eventID": str(uuid.uuid4()),
-            "readOnly": False,
-            "eventType": "AwsApiCall",
-            "managementEvent": True,
-            "recipientAccountId": scope.account,
-            "eventCategory": "Management",
-        },
+        "detail": detail,
     }
 
 
@@ -217,6 +344,7 @@ def caller_identity(user_agent: str, role_for: Callable[[str], str | None], acco
             "type": "AssumedRole",
             "principalId": f"AROALOCAL:{session}",
             "accountId": account_id,
+            "accessKeyId": "ASIALOCALEXAMPLEKEY1",
             "arn": f"arn:aws:sts::{account_id}:assumed-role/{role_name}/{session}",
             "sessionContext": {
                 "sessionIssuer": {
@@ -232,6 +360,7 @@ def caller_identity(user_agent: str, role_for: Callable[[str], str | None], acco
         "type": "IAMUser",
         "principalId": "AIDALOCAL",
         "accountId": account_id,
+        "accessKeyId": "AKIALOCALEXAMPLEKEY1",
         "arn": f"arn:aws:iam::{account_id}:user/local-admin",
         "userName": "local-admin",
     }

@@ -4,27 +4,35 @@ from __future__ import annotations
 
 import json
 import queue
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
 
 from ecr_warden.domain.images import Scope
-from ecr_warden_tools.local import moto_patches
+from ecr_warden_tools.local import moto_patches, schedules
 from ecr_warden_tools.local.catcher import SlackCatcher
 from ecr_warden_tools.local.provision import EventRule, ProvisionedStack, Provisioner, QueueSource
 from ecr_warden_tools.local.runtime import FunctionRuntime, HandlerError
 from ecr_warden_tools.local.scanner import Scanner, load_fixture
-from ecr_warden_tools.local.server import LocalAwsApp, caller_identity, cloudtrail_event, image_action_events
-from ecr_warden_tools.local.template import Resolver, load_template, parameter_defaults
+from ecr_warden_tools.local.server import (
+    EcrCall,
+    LocalAwsApp,
+    caller_identity,
+    cloudtrail_event,
+    image_action_events,
+)
+from ecr_warden_tools.local.template import Resolver, load_template, stack_parameters
 
 ACCOUNT_ID = "123456789012"  # moto's default account
+T = TypeVar("T")
 
 
 def _fresh_containers() -> None:
@@ -38,6 +46,32 @@ def _fresh_containers() -> None:
     aws.reset_clients()
     runtime.forget_policy_sources()
     parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
+
+
+def _fresh_aws() -> None:
+    """A new stack starts from an empty AWS: moto keeps its state per process, so a stack started after another
+    in the same process (the demo after a test, or twice) would find the last one's tables and queues."""
+    from moto.core.base_backend import BackendDict
+    from moto.core.model_instances import reset_model_data
+
+    BackendDict.reset()
+    reset_model_data()
+
+
+def _listen(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:port (0: a free port); OSError(EADDRINUSE) if something holds it."""
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's own server does
+        listening.bind(("127.0.0.1", port))
+        listening.listen(128)
+    except OSError:
+        listening.close()
+        raise
+    return listening
+
+
+IDLE_POLL_SECONDS = (0.05, 0.5)  # delivery polling backs off from the first to the second while nothing arrives
 
 
 class LocalStack:
@@ -63,6 +97,7 @@ class LocalStack:
         self._server: Any = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._wake = threading.Event()  # set by requests that may enqueue deliveries, and by stop()
         self._outbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self._async_invocations: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._in_flight = 0  # events emitted but not yet on the bus, plus deliveries being run
@@ -80,8 +115,10 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         template = load_template(self.template_path)  # fail before anything starts
+        parameters = stack_parameters(template, self.parameter_overrides)
         moto_patches.apply()
         _fresh_containers()
+        _fresh_aws()
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -94,11 +131,16 @@ class LocalStack:
                 return  # one line per AWS call drowns the handlers' logs
 
         app = LocalAwsApp(DomainDispatcherApplication(create_backend_app), self)
-        self._server = make_server("127.0.0.1", self.port, app, threaded=True, request_handler=QuietRequestHandler)
+        listening = _listen(self.port)  # bound here: werkzeug prints and exits on a busy port
+        try:
+            self._server = make_server(
+                "127.0.0.1", self.port, app, threaded=True, request_handler=QuietRequestHandler, fd=listening.fileno()
+            )
+        finally:
+            listening.close()  # the server holds its own duplicate of the socket
         self.port = self._server.server_address[1]
         self._spawn("moto-server", self._server.serve_forever)
         try:
-            parameters = {**parameter_defaults(template), **self.parameter_overrides}
             resolver = Resolver(template, parameters, self.region, ACCOUNT_ID)
             self.provisioned = Provisioner(self.client, template, self.template_path.parent, resolver).run()
             self._configure_slack()
@@ -125,10 +167,12 @@ class LocalStack:
 
     def stop(self) -> None:
         # Workers first: one may be half-way through a delivery that still talks to the server.
+        # They finish the invocation they are in and take no new work; the server is stopped after them.
         self._stopping.set()
-        for thread in self._threads:
-            if thread is not threading.current_thread():
-                thread.join(timeout=5)
+        self._wake.set()
+        workers = [t for t in self._threads if t.name != "moto-server" and t is not threading.current_thread()]
+        for thread in workers:
+            thread.join(timeout=5)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -176,11 +220,19 @@ class LocalStack:
         self._track(+1)
         self._outbox.put(event)
 
-    def emit_ecr_call(self, operation: str, request: dict[str, Any], response: dict[str, Any], user_agent: str) -> None:
-        for event in image_action_events(operation, request, response, self.region, ACCOUNT_ID):
-            self.emit(event)
-        identity = caller_identity(user_agent, self._role_of, ACCOUNT_ID)
-        self.emit(cloudtrail_event(operation, request, response, identity, user_agent, Scope(ACCOUNT_ID, self.region)))
+    def emit_ecr_call(self, call: EcrCall) -> None:
+        """What ECR emits for a mutating call: `ECR Image Action` for pushes and deletes, and the CloudTrail record,
+        which CloudTrail writes for failed calls too (with errorCode and errorMessage)."""
+        if call.error_code is None:
+            response = call.response or {}
+            for event in image_action_events(call.operation, call.request, response, self.region, ACCOUNT_ID):
+                self.emit(event)
+        identity = caller_identity(call.user_agent, self._role_of, ACCOUNT_ID)
+        scope = Scope(ACCOUNT_ID, self.region)
+        event = cloudtrail_event(call.operation, call.request, call.response, identity, call.user_agent, scope)
+        if call.error_code is not None:
+            event["detail"] |= {"errorCode": call.error_code, "errorMessage": call.error_message}
+        self.emit(event)
 
     def _role_of(self, function_name: str) -> str | None:
         spec = self.provisioned.function(function_name)
@@ -190,54 +242,92 @@ class LocalStack:
         events = self.client("events")
         while not self._stopping.is_set():
             try:
-                first = self._outbox.get(timeout=0.2)
+                first = self._outbox.get(timeout=0.5)
             except queue.Empty:
                 continue
             batch = [first]
             while len(batch) < 10 and not self._outbox.empty():
                 batch.append(self._outbox.get_nowait())
             try:
-                events.put_events(
-                    Entries=[
-                        {
-                            "Source": e["source"],
-                            "DetailType": e["detail-type"],
-                            "Detail": json.dumps(e["detail"]),
-                            "Resources": e.get("resources", []),
-                            "EventBusName": "default",
-                        }
-                        for e in batch
-                    ]
-                )
+                self._put_on_bus(events, batch)
             finally:
                 self._track(-len(batch))
 
+    def _put_on_bus(self, events: Any, batch: list[dict[str, Any]]) -> None:
+        """Put what AWS would emit on the default bus; a failure loses this batch (logged), never the emitter."""
+        try:
+            events.put_events(
+                Entries=[
+                    {
+                        "Source": e["source"],
+                        "DetailType": e["detail-type"],
+                        "Detail": json.dumps(e["detail"]),
+                        "Resources": e.get("resources", []),
+                        "EventBusName": "default",
+                    }
+                    for e in batch
+                ]
+            )
+        except Exception as exc:  # the emitter must outlive any one failed call
+            kinds = sorted({str(e["detail-type"]) for e in batch})
+            self.echo(
+                f"could not put {len(batch)} event(s) ({', '.join(kinds)}) on the bus: {type(exc).__name__}: {exc}"
+            )
+
     # -- delivery to functions ------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something may have reached a queue the stack delivers from: poll now rather than after the back-off."""
+        self._wake.set()
+
+    def _idle(self, wait: float) -> float:
+        """Sleep until woken (a request that can enqueue work) or `wait` passes; the next wait doubles."""
+        if self._wake.wait(wait):
+            self._wake.clear()
+            return IDLE_POLL_SECONDS[0]
+        return min(wait * 2, IDLE_POLL_SECONDS[1])
 
     def _delivery_loop(self) -> None:
         sqs = self.client("sqs")
+        wait = IDLE_POLL_SECONDS[0]
         while not self._stopping.is_set():
             delivered = 0
-            for rule in self.provisioned.rules:
+            for rule in self._while_running(self.provisioned.rules):
                 self._track(+1)
                 try:
                     delivered += self._deliver(sqs, rule)
                 finally:
                     self._track(-1)
-            for source in self.provisioned.queue_sources:
+            for source in self._while_running(self.provisioned.queue_sources):
                 self._track(+1)
                 try:
                     delivered += self._poll_queue(sqs, source)
                 finally:
                     self._track(-1)
-            if not delivered:
-                self._stopping.wait(0.05)
+            wait = self._idle(wait) if not delivered else IDLE_POLL_SECONDS[0]
+
+    def _while_running(self, items: list[T]) -> Iterator[T]:
+        """The items, until the stack is stopping: a stopping stack takes no new work."""
+        for item in items:
+            if self._stopping.is_set():
+                return
+            yield item
+
+    def _receivable(self, queue_url: str) -> bool:
+        """Whether a queue holds a message a receive would return, asked of the in-process SQS backend: an idle
+        stack then makes no HTTP call at all (any doubt: poll)."""
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends[ACCOUNT_ID][self.region].queues.get(queue_url.rsplit("/", 1)[-1])
+        return queue is None or bool(queue.messages)
 
     def _deliver(self, sqs: Any, rule: EventRule) -> int:
+        if not self._receivable(rule.delivery_queue_url):
+            return 0
         messages = sqs.receive_message(QueueUrl=rule.delivery_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
             "Messages", []
         )
-        for message in messages:
+        for message in self._while_running(messages):
             sqs.delete_message(QueueUrl=rule.delivery_queue_url, ReceiptHandle=message["ReceiptHandle"])
             event = json.loads(message["Body"])
             self.echo(f"event {event.get('detail-type')!r} matched rule {rule.name} -> {rule.function}")
@@ -247,6 +337,8 @@ class LocalStack:
     def _poll_queue(self, sqs: Any, source: QueueSource) -> int:
         """Lambda's SQS event source: a batch per invocation; with ReportBatchItemFailures only the failed
         records stay on the queue, otherwise a failed invocation leaves the whole batch for a later retry."""
+        if not self._receivable(source.queue_url):
+            return 0
         messages = sqs.receive_message(
             QueueUrl=source.queue_url,
             MaxNumberOfMessages=min(10, source.batch_size),
@@ -292,7 +384,7 @@ class LocalStack:
     def _async_loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                logical_id, event = self._async_invocations.get(timeout=0.2)
+                logical_id, event = self._async_invocations.get(timeout=0.5)
             except queue.Empty:
                 continue
             try:
@@ -311,6 +403,8 @@ class LocalStack:
             except HandlerError as error:
                 self.echo(f"{logical_id} failed (attempt {attempt}/{attempts}): {error.error_type}: {error.message}")
                 last = error
+            if self._stopping.is_set():
+                return  # no retries, and no on-failure record, from a stack that is going away
         if runtime.spec.on_failure_arn:
             record = {
                 "version": "1.0",
@@ -335,6 +429,32 @@ class LocalStack:
                 QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
                 MessageBody=json.dumps(record, default=str),
             )
+
+    # -- schedules ------------------------------------------------------------------------------------------
+
+    def fire_schedule(self, name: str) -> dict[str, Any]:
+        """Fire one of the template's schedules now, once, as its scheduler would at its next tick (the local stack
+        never fires them on a timer). The target runs asynchronously: `wait_idle()` waits for it."""
+        schedule = schedules.find(self.provisioned.schedules, name)
+        payload = schedules.schedule_payload(schedule, self.region, ACCOUNT_ID)
+        if schedule.function is not None:
+            self.echo(f"schedule {name} ({schedule.expression}) fired -> {schedule.function}")
+            self.invoke_async(schedule.function, payload)
+        elif schedule.target_arn.startswith("arn:aws:sqs:"):
+            sqs = self.client("sqs")
+            url = sqs.get_queue_url(QueueName=schedule.target_arn.rsplit(":", 1)[-1])["QueueUrl"]
+            body = payload if isinstance(payload, str) else json.dumps(payload)
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+            self.echo(f"schedule {name} ({schedule.expression}) fired -> {schedule.target_arn}")
+        else:
+            raise schedules.ScheduleError(
+                f"schedule {name}: its target {schedule.target_arn} is neither a template function nor an SQS queue, "
+                "and cannot be delivered locally"
+            )
+        return schedules.describe(schedule) | {"fired": True, "payload": payload}
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        return [schedules.describe(s) for _, s in sorted(self.provisioned.schedules.items())]
 
     # -- the scanner ----------------------------------------------------------------------------------------
 
@@ -395,6 +515,7 @@ class LocalStack:
             ],
             "slack_messages": list(self.catcher.messages) if self.catcher else [],
             "pending_events": self._outbox.qsize(),
+            "schedules": self.list_schedules(),
         }
 
     def wait_idle(self, timeout: float = 15.0) -> bool:

@@ -204,6 +204,48 @@ def parameter_defaults(template: Mapping[str, Any]) -> dict[str, str]:
     return {name: str(spec.get("Default", "")) for name, spec in (template.get("Parameters") or {}).items()}
 
 
+def stack_parameters(template: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, str]:
+    """The template's defaults with the overrides applied, checked as CloudFormation checks them (unknown names,
+    AllowedValues, AllowedPattern, MinLength/MaxLength, Number and MinValue/MaxValue): TemplateError, one line."""
+    declared: dict[str, Any] = template.get("Parameters") or {}
+    for name, value in overrides.items():
+        if name not in declared:
+            raise TemplateError(
+                f"--parameter {name}: the template has no such parameter (it has: {', '.join(sorted(declared))})"
+            )
+        problem = _parameter_problem(declared[name] or {}, value)
+        if problem:
+            raise TemplateError(f"--parameter {name}={value}: {problem}")
+    return {**parameter_defaults(template), **overrides}
+
+
+def _parameter_problem(spec: Mapping[str, Any], value: str) -> str | None:
+    allowed = [str(v) for v in spec.get("AllowedValues") or []]
+    if allowed and value not in allowed:
+        same_but_case = [v for v in allowed if v.lower() == value.lower()]
+        hint = f" (values are case-sensitive: {same_but_case[0]})" if same_but_case else ""
+        return f"must be one of {', '.join(allowed)}{hint}"
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(str(pattern), value) is None:
+        return f"must match {pattern}"
+    if not int(spec.get("MinLength", 0)) <= len(value) <= int(spec.get("MaxLength", len(value))):
+        return f"length must be {spec.get('MinLength', 0)}..{spec.get('MaxLength', 'any')}"
+    if spec.get("Type") == "Number":
+        return _number_problem(spec, value)
+    return None
+
+
+def _number_problem(spec: Mapping[str, Any], value: str) -> str | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return "must be a number"
+    low, high = spec.get("MinValue"), spec.get("MaxValue")
+    if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+        return f"must be between {low if low is not None else '-inf'} and {high if high is not None else 'inf'}"
+    return None
+
+
 def provisioning_order(template: Mapping[str, Any]) -> list[str]:
     """Resources sorted so that everything a resource refers to comes before it."""
     resources: dict[str, Any] = template["Resources"]
