@@ -1,0 +1,19 @@
+"""Settings guard: keeps managed ECR repositories as the policy says (CloudTrail drift, daily reconcile)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecr_warden.observability import logger, metrics
+from ecr_warden.repository_settings.entry import process
+from ecr_warden.settings import SettingsGuardSettings
+
+SETTINGS = SettingsGuardSettings.from_env()  # a missing variable fails the cold start, naming it
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process(event, SETTINGS)
