@@ -15,13 +15,14 @@ class EventValidationError(PermanentError):
     def __init__(self, what: str, field: str, reason: str, error_count: int = 1) -> None:
         self.what, self.field, self.reason, self.error_count = what, field, reason, error_count
         more = f" (+{error_count - 1} more)" if error_count > 1 else ""
-        super().__init__(f"invalid {what}: field '{field}': {reason}{more}")
+        super().__init__(f"invalid {what}: field '{_short(field)}': {_short(reason)}{more}")
 
 
 class UnsupportedEventError(PermanentError):
     def __init__(self, source: str, detail_type: str) -> None:
         self.source, self.detail_type = source, detail_type
-        super().__init__(f"unsupported event: source={source!r} detail-type={detail_type!r}")
+        # bounded: the event's own text, echoed whole, could be 256 KB in a log line and the dead-letter message
+        super().__init__(f"unsupported event: source={_short(source)!r} detail-type={_short(detail_type)!r}")
 
 
 class ForeignEventError(WardenError):
@@ -30,7 +31,12 @@ class ForeignEventError(WardenError):
 
     def __init__(self, detail_type: str, resource: str) -> None:
         self.detail_type, self.resource = detail_type, resource
-        super().__init__(f"{detail_type} about {resource}: not an ECR image")
+        super().__init__(f"{detail_type} about {_short(resource)}: not an ECR image")
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """Event text quoted in an error message, cut to `limit` characters."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class TransientError(WardenError):

@@ -123,6 +123,16 @@ class DynamoNotifyState:
         old = response.get("Attributes", {})
         return [item["S"] for item in old.get("pending", {}).get("L", [])], old.get("latest", {}).get("S")
 
+    def unschedule(self, image: str) -> None:
+        """The flush add_pending flagged as scheduled could not be sent: the next update (or this one's retry)
+        schedules it."""
+        self.dynamodb.update_item(
+            TableName=self.table_name,
+            Key=self._key(f"image#{image}"),
+            UpdateExpression="SET flush_scheduled = :no",
+            ExpressionAttributeValues={":no": {"BOOL": False}},
+        )
+
     def reserve_slot(self, webhook: str, interval: float) -> float:
         """Reserve the next send slot for a webhook across all concurrent invocations: the time (epoch seconds)
         the send may start. The caller measures its wait against the clock after this returns."""

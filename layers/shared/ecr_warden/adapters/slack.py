@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ecr_warden.adapters.aws import parameters_provider
-from ecr_warden.errors import SlackConfigurationError, SlackDeliveryError, SlackPayloadError
+from ecr_warden.adapters.aws import error_code, parameters_provider
+from ecr_warden.errors import SlackConfigurationError, SlackDeliveryError, SlackPayloadError, TransientError
 
 IAM_ACTIONS = frozenset({"secretsmanager:GetSecretValue"})
 SECRET_CACHE_SECONDS = 300
@@ -29,6 +29,11 @@ CONFIGURATION_ERRORS = frozenset(
         "invalid_webhook",
     }
 )
+# Secrets Manager's answers that retrying cannot fix: the secret is missing, or the role may not read it.
+PERMANENT_SECRET_ERRORS = frozenset(
+    {"ResourceNotFoundException", "AccessDeniedException", "DecryptionFailure", "InvalidRequestException",
+     "InvalidParameterException"}
+)  # fmt: skip
 SLACK_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})  # plain http allowed: the tests' and local stack's catchers
 # scheme://host[:port]/path, nothing else: no user info, query, fragment, whitespace or control characters
@@ -104,7 +109,17 @@ class SlackWebhooks:
             raise SlackConfigurationError(route, "no webhook secret configured")
         try:
             value = secrets_provider().get(name, max_age=SECRET_CACHE_SECONDS, transform="json")
-        except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError) as exc:
+        except parameters.exceptions.GetParameterError as exc:
+            # as for the policy parameter: only what Secrets Manager says is permanent is a configuration error;
+            # throttling, a 5xx or a timeout is retried (Lambda), not parked as a misconfigured route
+            cause = exc.__cause__ or exc.__context__
+            code = error_code(cause) if isinstance(cause, Exception) else ""
+            if code in PERMANENT_SECRET_ERRORS:
+                raise SlackConfigurationError(route, f"webhook secret unreadable ({code})") from None
+            raise TransientError(
+                f"route {route!r}: webhook secret unreadable for now ({code or 'no answer'})"
+            ) from None
+        except parameters.exceptions.TransformParameterError as exc:
             raise SlackConfigurationError(route, f"webhook secret unreadable ({type(exc).__name__})") from None
         url = value.get("url") if isinstance(value, dict) else None
         if url is None:

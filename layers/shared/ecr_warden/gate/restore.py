@@ -6,6 +6,7 @@ quarantined digest. Running it again finishes whatever an interrupted release le
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 from ecr_warden.contracts.decision import Action
@@ -37,8 +38,9 @@ def release(
     updated.released_fingerprint = record.fingerprint if by_admin else None
     updated.released_from = record.status
     updated.pending_announcement = PendingAnnouncement(
-        fingerprint=updated.fingerprint, action=Action.RELEASED.value, previous=record.status, reason=reason
-    )
+        fingerprint=updated.fingerprint, action=Action.RELEASED.value, previous=record.status, reason=reason,
+        decision_id=str(uuid.uuid4()),
+    )  # fmt: skip
     return finish(actor, store.save(updated, record.version), decision, trigger)
 
 
@@ -61,7 +63,11 @@ def finish(actor: Actor, record: ImageRecord, decision: Decision, trigger: Trigg
         "released image", repository=record.repository, digest=record.digest, restored=restored, conflicts=conflicts
     )
     previous = pending.previous if pending else None
-    plan = Plan(updated, record.version, action, previous, reason, tags=tuple(restored), not_restored=conflicts)
+    # under the debt's decision_id: a retry after the write below failed announces again as the same decision,
+    # which consumers deduplicate (a new id each run was a second Slack message for one release)
+    decision_id = pending.decision_id if pending else None
+    plan = Plan(updated, record.version, action, previous, reason, tags=tuple(restored), not_restored=conflicts,
+                decision_id=decision_id)  # fmt: skip
     detail = actor.executor.announce(plan, decision, trigger)
     updated = store.save(updated, record.version)  # the debt is paid
     return Outcome(record.repository, record.digest, action, reason, updated.status, detail)
