@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from ecr_warden.adapters.audit_store import DynamoAuditStore
 from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+from ecr_warden.adapters.exemptions import DynamoExemptions
 from ecr_warden.adapters.registry import EcrRegistry
 from ecr_warden.domain.findings import Finding
 from ecr_warden.domain.images import Scope
@@ -89,6 +90,8 @@ class Env:
             enhanced=self.enhanced,
             store=self.store,
             announcer=EventBridgeAnnouncer(self.outputs["DecisionBusName"], self.clients["events"]),
+            # as deployed (gate/entry.py): stored exemptions are read when a verdict would block
+            exemptions=DynamoExemptions(self.outputs["AuditTableName"], SCOPE, self.clients["dynamodb"]),
         )
         return ScanGate(ctx, ports)
 

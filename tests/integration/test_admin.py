@@ -10,8 +10,6 @@ import pytest
 from ecr_warden.actions.release import ReleaseError
 from ecr_warden.adapters import aws as aws_clients
 from ecr_warden.domain.records import ImageStatus
-from ecr_warden.policy.load import parse_policy
-from ecr_warden.policy.model import Exemption
 from ecr_warden_tools import admin
 from ecr_warden_tools.local.images import image_manifest
 from tests.integration import events
@@ -79,7 +77,10 @@ def test_cli_release_exits_3_and_says_what_to_do_when_tags_are_not_restored(
     aws.enhanced.findings[(REPOSITORY, digest)] = list(CRITICAL)
     aws.gate().handle(events.inspector_scan(digest, ["v1"], {"CRITICAL": 1, "TOTAL": 2}))
     aws.push("v1", "someone-else")
-    code = main(["release", "--repository", REPOSITORY, "--digest", digest, "--reason", "ok", "--by", "bob"])
+    code = main(
+        ["release", "--repository", REPOSITORY, "--digest", digest, "--reason", "fixed elsewhere", "--by", "bob",
+         "--in-process", "--region", "us-east-1"]
+    )  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 3
     assert out.startswith("release_incomplete:")
@@ -93,46 +94,45 @@ def test_release_of_an_unknown_image_is_a_clear_error(aws: Env) -> None:
         admin.release(DEPLOYMENT, REPOSITORY, "sha256:" + "0" * 64, reason="x", by="y")
 
 
-def test_exempt_adds_a_validated_exemption_to_the_deployed_policy(aws: Env) -> None:
-    expires = datetime.now(UTC) + timedelta(days=30)
-    version = admin.exempt(
-        DEPLOYMENT,
-        Exemption(
-            cve="CVE-2024-6387",
-            repositories=["ses-base/*"],
-            expires=expires,
-            reason="sshd not started",
-            approver="ciso@example.com",
-        ),
-    )
-    assert version == 2
-    stored = aws.clients["ssm"].get_parameter(Name="/ecr-warden/dev/policy")["Parameter"]["Value"]
-    policy = parse_policy(stored)
-    assert policy.exemptions[0].cve == "CVE-2024-6387"
-    assert policy.rules[0].block_at == "CRITICAL"  # the rest of the policy is kept
-    assert len(stored) < 4096  # fits a standard SSM parameter
+def test_cli_exempt_add_list_revoke_through_the_admin_code_and_the_next_decision_applies_it(
+    aws: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ecr_warden_tools.cli import main
 
-
-def test_expiry_must_be_in_the_future() -> None:
-    with pytest.raises(ValueError, match="future"):
-        admin.parse_expiry("2020-01-01")
-    assert admin.parse_expiry((datetime.now(UTC) + timedelta(days=1)).date().isoformat()).tzinfo is not None
-
-
-def test_exemption_then_rescan_passes(aws: Env) -> None:
     aws.create_repository()
     digest = aws.push("v1", "bad")
     aws.enhanced.findings[(REPOSITORY, digest)] = [CRITICAL[0]]
-    admin.exempt(
-        DEPLOYMENT,
-        Exemption(
-            cve="CVE-2024-6387",
-            expires=datetime.now(UTC) + timedelta(days=1),
-            reason="compensating control",
-            approver="ciso",
-        ),
-    )
-    policy = parse_policy(aws.clients["ssm"].get_parameter(Name="/ecr-warden/dev/policy")["Parameter"]["Value"])
-    outcome = aws.gate(policy).handle(events.inspector_scan(digest, ["v1"], {"CRITICAL": 1, "TOTAL": 1}))
-    assert outcome.action == "passed"
-    assert json.loads(json.dumps(aws.decisions()[0]))["exempted"] == ["CVE-2024-6387"]
+    common = ["--by", "alice@example.com", "--in-process", "--region", "us-east-1"]
+    expires = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    add = ["exempt", "add", "--cve", "CVE-2024-6387", "--repository", REPOSITORY, "--expires", expires,
+           "--reason", "sshd never starts", "--approver", "security@example.com"]  # fmt: skip
+    assert main([*add, *common]) == 0
+    assert main([*add, *common]) == 1, "an active duplicate is refused"
+    assert "already" in capsys.readouterr().err
+
+    outcome = aws.gate().handle(events.inspector_scan(digest, ["v1"], {"CRITICAL": 1, "TOTAL": 1}))
+    assert outcome.action == "passed", "the very next decision applies it"
+    assert "approved by security@example.com" in json.dumps(aws.decisions()[-1])
+
+    assert main(["exempt", "list", "--repository", REPOSITORY, *common]) == 0
+    assert "CVE-2024-6387" in capsys.readouterr().out
+    revoke = ["exempt", "revoke", "--cve", "CVE-2024-6387", "--repository", REPOSITORY, "--reason", "patched"]
+    assert main([*revoke, *common]) == 0
+    # the CloudFormation-managed policy parameter is never written
+    stored = aws.clients["ssm"].get_parameter(Name="/ecr-warden/dev/policy")["Parameter"]
+    assert stored["Version"] == 1
+
+
+def test_cli_refuses_an_expiry_beyond_the_maximum_in_one_line(aws: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    from ecr_warden_tools.cli import main
+
+    aws.create_repository()
+    expires = (datetime.now(UTC) + timedelta(days=400)).date().isoformat()
+    code = main(
+        ["exempt", "add", "--cve", "CVE-2024-6387", "--repository", REPOSITORY, "--expires", expires, "--reason",
+         "later", "--approver", "security@example.com", "--by", "alice", "--in-process", "--region", "us-east-1"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code in (1, 2)
+    assert err.startswith("ecr-warden: ")
+    assert len(err.strip().splitlines()) == 1

@@ -1,20 +1,17 @@
-"""Admin actions behind the CLI: release a blocked image, exempt a CVE, redrive parked Slack messages."""
+"""Operator helpers behind the CLI: deployment names, a release run in-process (tests, break-glass), redrive of
+parked Slack messages. Admin actions go through the admin function (admin_client.py)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ecr_warden.actions import find
 from ecr_warden.adapters.aws import client
 from ecr_warden.adapters.policy_source import SsmPolicySource
-from ecr_warden.adapters.policy_store import PolicyParameter
 from ecr_warden.gate.context import Outcome
 from ecr_warden.gate.entry import build_gate
-from ecr_warden.policy.load import parse_policy
-from ecr_warden.policy.model import Exemption
 from ecr_warden.settings import GateSettings
 
 
@@ -65,18 +62,6 @@ def release(deployment: Deployment, repository: str, digest: str, reason: str, b
     return find("release").invoke(request, gate.actor)
 
 
-def exempt(deployment: Deployment, exemption: Exemption) -> int:
-    """Add an exemption to the deployed policy; the result is validated before it is written."""
-    parameter = PolicyParameter(deployment.policy_parameter)
-    policy = parse_policy(parameter.read(), source=deployment.policy_parameter)
-    updated = policy.model_copy(update={"exemptions": [*policy.exemptions, exemption]})
-    text = json.dumps(updated.model_dump(mode="json"), separators=(",", ":"))
-    parse_policy(text, source="updated policy")  # never write a policy the functions would reject
-    return parameter.write(
-        text, f"exempt {exemption.cve} until {exemption.expires:%Y-%m-%d} by {exemption.approver}: {exemption.reason}"
-    )
-
-
 def redrive_slack(deployment: Deployment, limit: int = 100, default_secret: str | None = None) -> tuple[int, int]:
     """Send parked Slack messages again; each one that goes through is deleted from the queue."""
     from ecr_warden.adapters.follow_up import SqsFollowUps
@@ -118,11 +103,3 @@ class _Requeue:
 
     def send(self, event: Any, error: Exception, function_name: str) -> None:
         return
-
-
-def parse_expiry(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    if moment <= datetime.now(UTC):
-        raise ValueError(f"--expires {text}: must be in the future")
-    return moment

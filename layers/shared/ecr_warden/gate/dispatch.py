@@ -142,7 +142,7 @@ class ScanGate:
         return self._decide(image, tags, remaining, trigger, record)
 
     def _finding_opened(self, image: ImageRef, tags: list[str], finding: Finding, trigger: Trigger) -> Outcome:
-        alone = evaluate(self.ctx.policy, image, tags, [finding], self.ctx.now())
+        alone = self._evaluate(image, tags, [finding])
         if alone.verdict is Verdict.PASS:
             return Outcome.noop(image, f"{finding.id} is below the thresholds")
         record = self.ports.store.get(image.repository, image.digest)
@@ -201,8 +201,18 @@ class ScanGate:
         record = record or self.ports.store.get(image.repository, image.digest)
         known_tags = merge_tags(record.original_tags if record else [], tags)
         ctx = self.ctx
-        decision = evaluate(ctx.policy, image, known_tags, findings, ctx.now(), ctx.audit_mode)
+        decision = self._evaluate(image, known_tags, findings, ctx.audit_mode)
         return self.actor.apply(Case(image, tags, decision, record, trigger))
+
+    def _evaluate(self, image: ImageRef, tags: list[str], findings: list[Finding], audit: bool = False) -> Decision:
+        """The verdict. The exemptions in ecr-warden's own store (the admin function's) are read only when they could
+        change it, a verdict other than PASS: one Query per repository, kept by the adapter for the invocation."""
+        ctx = self.ctx
+        decision = evaluate(ctx.policy, image, tags, findings, ctx.now(), audit)
+        if decision.verdict is Verdict.PASS or self.ports.exemptions is None:
+            return decision
+        stored = self.ports.exemptions.active(image.repository, ctx.now())
+        return evaluate(ctx.policy, image, tags, findings, ctx.now(), audit, stored) if stored else decision
 
     def _record_clean(self, image: ImageRef, tags: list[str], counts: dict[str, int], trigger: Trigger) -> Outcome:
         """Clean by the event's own counts: one conditional write and one event, no read."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -12,7 +13,7 @@ from ecr_warden.contracts.common import SeverityCounts
 from ecr_warden.domain.findings import Finding, count_by_severity, top
 from ecr_warden.domain.images import ImageRef
 from ecr_warden.domain.severity import SEVERITY_RANK, severity_rank
-from ecr_warden.policy.model import Policy, Rule
+from ecr_warden.policy.model import Exemption, Policy, Rule
 
 
 class Verdict(StrEnum):
@@ -57,14 +58,17 @@ def _counts(finding: Finding, rule: Rule) -> bool:
     return conditions.min_cvss is None or (finding.cvss is not None and finding.cvss >= conditions.min_cvss)
 
 
-def evaluate(
+def evaluate(  # noqa: PLR0913 - the stored exemptions come with the policy's inputs
     policy: Policy,
     image: ImageRef,
     tags: list[str],
     findings: list[Finding],
     now: datetime,
     audit_mode: bool = False,
+    exemptions: Sequence[Exemption] = (),
 ) -> Decision:
+    """`exemptions`: those in ecr-warden's own store for this repository (the admin function adds them); they
+    apply together with the policy's own."""
     repository, digest = image.repository, image.digest
     rule = policy.rule_for(repository)
     counts = count_by_severity(findings)
@@ -80,11 +84,13 @@ def evaluate(
             exempted=[],
             findings_total=len(findings),
         )
-    exempted: set[str] = set()
+    exempted: dict[str, Exemption] = {}
     relevant: list[Finding] = []
+    candidates = [*policy.exemptions, *exemptions]
     for finding in findings:
-        if any(e.applies(finding.id, repository, digest, tags, now) for e in policy.exemptions):
-            exempted.add(finding.id)
+        exemption = next((e for e in candidates if e.applies(finding.id, repository, digest, tags, now)), None)
+        if exemption is not None:
+            exempted.setdefault(finding.id, exemption)
         elif _counts(finding, rule):
             relevant.append(finding)
 
@@ -101,7 +107,7 @@ def evaluate(
     counted = top(counted, limit=len(counted))
     reasons = [_reason(verdict, rule, counted)]
     if exempted:
-        reasons.append("exempted: " + ", ".join(sorted(exempted)))
+        reasons.append("exempted: " + "; ".join(_exempted(cve, exempted[cve]) for cve in sorted(exempted)))
     return Decision(
         verdict=verdict,
         rule=rule.name,
@@ -113,6 +119,10 @@ def evaluate(
         exempted=sorted(exempted),
         findings_total=len(findings),
     )
+
+
+def _exempted(cve: str, exemption: Exemption) -> str:
+    return f"{cve} until {exemption.expires:%Y-%m-%d}, approved by {exemption.approver}"
 
 
 def _reason(verdict: Verdict, rule: Rule, counted: list[Finding]) -> str:

@@ -13,7 +13,7 @@ from ecr_warden.contracts.decision import DecisionDetail
 from ecr_warden.domain.findings import Finding
 from ecr_warden.domain.images import ImageInfo, Manifest, Observed
 from ecr_warden.domain.records import HistoryEntry, ImageRecord
-from ecr_warden.policy.model import Policy
+from ecr_warden.policy.model import Exemption, Policy
 
 
 class Registry(Protocol):
@@ -41,6 +41,12 @@ class AuditStore(Protocol):
     def link_child(self, repository: str, child: str, index_digest: str, now: datetime) -> None: ...
 
 
+class Exemptions(Protocol):
+    """CVE exemptions in ecr-warden's own store (the admin function adds them), read at decision time."""
+
+    def active(self, repository: str, now: datetime) -> list[Exemption]: ...
+
+
 class DelayedChecks(Protocol):
     def schedule(self, check: FindingsCheck | UnscannedCheck) -> None: ...
 
@@ -63,3 +69,4 @@ class Ports:
     store: AuditStore
     announcer: Announcer
     checks: DelayedChecks | None = None  # None: nothing waits (a lagging scan is decided by its counts at once)
+    exemptions: Exemptions | None = None  # None: only the policy's own exemptions apply

@@ -1,0 +1,20 @@
+"""Admin function: release, quarantine, exempt, rescan and enforce on request (`aws lambda invoke`, the CLI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ecr_warden.admin.entry import process
+from ecr_warden.observability import logger, metrics
+from ecr_warden.settings import AdminSettings
+
+SETTINGS = AdminSettings.from_env()  # a missing variable fails the cold start, naming it
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    account = context.invoked_function_arn.split(":")[4]  # arn:aws:lambda:<region>:<account>:function:<name>
+    return process(event, SETTINGS, account=account, request_id=context.aws_request_id)

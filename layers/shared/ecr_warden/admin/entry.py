@@ -1,0 +1,154 @@
+"""The admin function's entry: a payload from `aws lambda invoke` (or the CLI) to a JSON result.
+
+    process(payload, settings, account=..., request_id=...) -> {"ok": true, "action": ..., "result": {...}}
+                                                              | {"ok": false, "error": {"type", "field", "message"}}
+
+An invalid payload or a request the current state refuses is answered with a structured error naming the field:
+no stack trace, nothing changed, nothing parked. Every action that ran is recorded in the admin log (the audit
+table) with who asked, when and why. `aws lambda invoke` carries no verified identity, so the requester is the
+payload's `by`, recorded as unverified; a caller that has verified the IAM identity passes it as
+`verified_identity`. Unexpected errors propagate: Lambda retries an asynchronous invocation under the same request
+id, and every action finishes what an interrupted run left undone."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ecr_warden.actions.registry import RequestRejected
+from ecr_warden.actions.release import ReleaseError
+from ecr_warden.adapters.audit_store import DynamoAuditStore
+from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+from ecr_warden.adapters.exemptions import DynamoExemptions
+from ecr_warden.adapters.inspector import InspectorFindings
+from ecr_warden.adapters.policy_source import SsmPolicySource
+from ecr_warden.adapters.registry import EcrRegistry
+from ecr_warden.adapters.repository_settings import DynamoSettingsAudit, EcrSettingsRegistry, SqsFanOut
+from ecr_warden.adapters.scans import EcrScans
+from ecr_warden.admin.ports import AdminTools
+from ecr_warden.admin.requests import InvalidRequest, parse
+from ecr_warden.admin.service import AdminService
+from ecr_warden.domain.images import Scope
+from ecr_warden.errors import EventValidationError, PermanentError
+from ecr_warden.gate.context import GateContext
+from ecr_warden.gate.dispatch import ScanGate
+from ecr_warden.gate.ports import Ports
+from ecr_warden.observability import MetricUnit, logger, metrics
+from ecr_warden.repository_settings.context import SettingsContext
+from ecr_warden.repository_settings.ports import SettingsPorts
+from ecr_warden.repository_settings.service import SettingsGuard
+from ecr_warden.runtime import policy_source
+from ecr_warden.settings import AdminSettings
+
+# Every adapter the admin function is wired with, and the remediation actions it runs; its IAM is what these declare,
+# plus the settings guard's setting actions for `enforce` (tests/unit/test_template.py compares).
+ADAPTERS = (
+    EcrRegistry,
+    InspectorFindings,
+    DynamoAuditStore,
+    EventBridgeAnnouncer,
+    SsmPolicySource,
+    DynamoExemptions,
+    EcrScans,
+    EcrSettingsRegistry,
+    DynamoSettingsAudit,
+    SqsFanOut,
+)
+REMEDIATIONS = ("release", "quarantine", "exempt", "rescan", "enforce")
+
+ToolsFactory = Callable[[AdminSettings, str, str, str, bool], AdminTools]
+
+
+def build_tools(settings: AdminSettings, account: str, request_id: str, by: str, verified: bool) -> AdminTools:
+    scope = Scope(account, settings.region)
+    policy = policy_source(settings).get()
+    exemptions = DynamoExemptions(settings.audit_table_name, scope)
+    ctx = GateContext(
+        policy=policy, mode=settings.mode, account=account, region=settings.region, environment=settings.environment
+    )
+    ports = Ports(
+        registry=EcrRegistry(),
+        enhanced=InspectorFindings(),
+        store=DynamoAuditStore(settings.audit_table_name, scope),
+        announcer=EventBridgeAnnouncer(settings.decision_bus_name),
+        exemptions=exemptions,
+    )
+
+    # The registry-level scanning configuration is the settings guard's alone to write (SettingsRegistryWrites grants
+    # it to that role only): enforce reports a registry gap, as the guard does without the grant.
+    desired = policy.repository_settings.model_copy(update={"registry_scanning": "report"})
+    guard_policy = policy.model_copy(update={"repository_settings": desired})
+
+    def settings_guard(dry_run: bool) -> SettingsGuard:
+        guard_ctx = SettingsContext(
+            policy=guard_policy,
+            mode="audit" if dry_run else settings.mode,
+            account=account,
+            region=settings.region,
+            environment=settings.environment,
+            governed_repositories=settings.governed_repositories,
+        )
+        guard_ports = SettingsPorts(
+            registry=EcrSettingsRegistry(),
+            audit=DynamoSettingsAudit(settings.audit_table_name, scope),
+            announcer=EventBridgeAnnouncer(settings.decision_bus_name),
+            fan_out=SqsFanOut(settings.reconcile_queue_url),
+        )
+        return SettingsGuard(guard_ctx, guard_ports)
+
+    return AdminTools(
+        gate=ScanGate(ctx, ports),
+        exemptions=exemptions,
+        scans=EcrScans(),
+        settings_guard=settings_guard,
+        request_id=request_id,
+        by=by,
+        verified=verified,
+        governs=settings.governs,
+    )
+
+
+def process(
+    payload: Any,
+    settings: AdminSettings,
+    account: str,
+    request_id: str | None = None,
+    verified_identity: str | None = None,
+    tools_factory: ToolsFactory = build_tools,
+) -> dict[str, Any]:
+    """`request_id`: the invocation's id (Lambda's aws_request_id, kept across its retries); a new one if None.
+    `verified_identity`: the caller's IAM identity when the invocation path verified it (never for plain invoke)."""
+    request_id = request_id or str(uuid.uuid4())
+    try:
+        request = parse(payload)
+        by = verified_identity or request.by
+        logger.append_keys(admin_action=request.action, admin_request_id=request_id)
+        logger.info("admin request", by=by, by_verified=verified_identity is not None)
+        tools = tools_factory(settings, account, request_id, by, verified_identity is not None)
+        result = AdminService(tools).handle(request)
+    except InvalidRequest as error:
+        return _error("invalid_request", error.field, error.message)
+    except RequestRejected as error:
+        return _error("rejected", error.field, error.message)
+    except ReleaseError as error:
+        return _error("rejected", "digest", str(error))
+    except EventValidationError as error:
+        return _error("invalid_request", error.field, error.reason)
+    except PermanentError as error:  # e.g. the policy parameter is invalid: an operator must fix it
+        return _error("configuration", "<root>", str(error))
+    metrics.add_metric(name="AdminRequestsDone", unit=MetricUnit.Count, value=1)
+    logger.info("admin request done", result=result)
+    return {
+        "ok": True,
+        "action": request.action,
+        "request_id": request_id,
+        "requested_by": {"identity": by, "verified": verified_identity is not None},
+        "result": result,
+    }
+
+
+def _error(kind: str, field: str, message: str) -> dict[str, Any]:
+    logger.warning("admin request refused", error_type=kind, field=field, error=message)
+    metrics.add_metric(name="AdminRequestsRefused", unit=MetricUnit.Count, value=1)
+    return {"ok": False, "error": {"type": kind, "field": field, "message": message}}

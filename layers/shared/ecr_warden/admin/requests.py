@@ -1,0 +1,84 @@
+"""The admin function's payload: a discriminated union on `action`, one model per action (the action's own input
+model plus the `action` field). `parse` turns any payload into one of them, or into one RequestRejected naming the
+first field at fault; nothing is read or written before that.
+
+    {"action": "release",    "repository": R, "digest": D, "reason": ..., "by": ...}
+    {"action": "quarantine", "repository": R, "tag": T | "digest": D, "reason": ..., "by": ...}
+    {"action": "exempt", "operation": "add", "repository": R, "cve": "CVE-2024-6387", ["digest": D,]
+        "expires": "2026-12-31", "reason": ..., "approver": "security@example.com", "by": ...}
+    {"action": "exempt", "operation": "list", ["repository": R,] ["include_inactive": true,] "by": ...}
+    {"action": "exempt", "operation": "revoke", "repository": R, "cve": ..., ["digest": D,] "reason": ..., "by": ...}
+    {"action": "rescan",     "repository": R, "tag": T | "digest": D, "reason": ..., "by": ...}
+    {"action": "enforce",    ["repository": R,] "dry_run": true, "reason": ..., "by": ...}
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from ecr_warden.actions.enforce import EnforceRequest
+from ecr_warden.actions.exempt import ExemptRequest
+from ecr_warden.actions.quarantine import QuarantineRequest
+from ecr_warden.actions.registry import RequestRejected, Who, Why
+from ecr_warden.actions.release import ReleaseRequest
+from ecr_warden.actions.rescan import RescanRequest
+
+
+class AdminRelease(ReleaseRequest):
+    action: Literal["release"]
+    reason: Why  # stricter than the CLI's: at least 3 printable characters
+    by: Who
+
+
+class AdminQuarantine(QuarantineRequest):
+    action: Literal["quarantine"]
+    request_id: None = None  # the invocation's own id, never the payload's
+
+
+class AdminExempt(ExemptRequest):
+    action: Literal["exempt"]
+
+
+class AdminRescan(RescanRequest):
+    action: Literal["rescan"]
+
+
+class AdminEnforce(EnforceRequest):
+    action: Literal["enforce"]
+
+
+AdminRequest = Annotated[
+    AdminRelease | AdminQuarantine | AdminExempt | AdminRescan | AdminEnforce, Field(discriminator="action")
+]
+ACTION_NAMES = ("release", "quarantine", "exempt", "rescan", "enforce")
+
+
+class InvalidRequest(RequestRejected):
+    """The payload itself is invalid (not the state it meets)."""
+
+
+@cache
+def _adapter() -> TypeAdapter[AdminRequest]:
+    return TypeAdapter(AdminRequest)  # built at the first request, not at import (a cold start that fails fast)
+
+
+def parse(payload: Any) -> AdminRequest:
+    if not isinstance(payload, dict):
+        raise InvalidRequest("<root>", "the payload must be a JSON object")
+    action = payload.get("action")
+    if not isinstance(action, str) or action not in ACTION_NAMES:
+        raise InvalidRequest("action", f"unknown or missing; use one of {', '.join(ACTION_NAMES)}")
+    try:
+        request = _adapter().validate_python(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = list(first["loc"])
+        if loc and loc[0] == action:  # the union's tag
+            loc = loc[1:]
+        field = ".".join(str(part) for part in loc) or "<root>"
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InvalidRequest(field, str(first["msg"])[:300] + more) from None
+    return request

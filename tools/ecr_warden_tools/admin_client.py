@@ -1,0 +1,123 @@
+"""The CLI's side of the admin function: build a request, invoke `ecr-warden-<env>-admin`, print the answer.
+
+An admin needs `lambda:InvokeFunction` on that one function (docs/admin-policy.json), not ECR write rights: the
+function acts, checks and records. `--in-process` runs the same code with the caller's own credentials instead
+(break-glass, when the function itself is broken; it needs the function's permissions).
+
+Exit codes: 0 done; 1 refused (the request was valid but the state it met was not: unknown image, exemption
+already active, ...); 2 invalid request, configuration or AWS error; 3 a release that could not restore every tag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+EXIT_OK, EXIT_REFUSED, EXIT_ERROR, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class AdminClient:
+    environment: str
+    region: str
+    in_process: bool = False
+    function_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.function_name or f"ecr-warden-{self.environment}-admin"
+
+    def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return self._in_process(payload) if self.in_process else self._invoke(payload)
+
+    def _invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
+        from ecr_warden.adapters.aws import client
+
+        response = client("lambda").invoke(FunctionName=self.name, Payload=json.dumps(payload).encode())
+        body = json.loads(response["Payload"].read() or b"null")
+        if response.get("FunctionError"):  # the function failed (not a refusal): its error, in one line
+            message = body.get("errorMessage", "unknown error") if isinstance(body, dict) else str(body)
+            return {"ok": False, "error": {"type": "function_error", "field": "<root>", "message": message}}
+        return body if isinstance(body, dict) else {"ok": False, "error": {"type": "function_error", "message": body}}
+
+    def _in_process(self, payload: dict[str, Any]) -> dict[str, Any]:
+        from ecr_warden.adapters.aws import client
+        from ecr_warden.admin.entry import process
+        from ecr_warden.settings import AdminSettings
+
+        identity = client("sts").get_caller_identity()
+        account = str(identity["Account"])
+        queue = f"https://sqs.{self.region}.amazonaws.com/{account}/ecr-warden-{self.environment}-settings-reconcile"
+        settings = AdminSettings(
+            environment=self.environment,
+            region=self.region,
+            audit_table_name=f"ecr-warden-{self.environment}-audit-v2",
+            decision_bus_name=f"ecr-warden-{self.environment}",
+            reconcile_queue_url=queue,
+            policy_parameter_name=f"/ecr-warden/{self.environment}/policy",
+        )
+        # STS verified who is calling: recorded as a verified identity, unlike a plain invoke's `by`
+        return process(payload, settings, account, verified_identity=str(identity["Arn"]))
+
+
+def options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--by", default=None, help="who asks (audit trail; default: your AWS identity's ARN)")
+    parser.add_argument("--json", action="store_true", help="print the function's whole answer as JSON")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the action here with your own credentials instead of invoking the admin function (break-glass)",
+    )
+    parser.add_argument("--function-name", help="the admin function (default: ecr-warden-<environment>-admin)")
+
+
+def caller(args: argparse.Namespace) -> str:
+    if args.by:
+        return str(args.by)
+    from ecr_warden.adapters.aws import client
+
+    return str(client("sts").get_caller_identity()["Arn"])
+
+
+def run(args: argparse.Namespace, client: AdminClient, payload: dict[str, Any]) -> int:
+    """Send the request, print the answer (a table-like summary, or --json), return the exit code."""
+    answer = client.call({**payload, "by": caller(args)})
+    if args.json:
+        print(json.dumps(answer, indent=2, default=str))
+    if not answer.get("ok"):
+        error = answer.get("error") or {}
+        where = f" ({error['field']})" if error.get("field") not in (None, "<root>") else ""
+        print(f"ecr-warden: {error.get('type', 'error')}{where}: {error.get('message', answer)}", file=sys.stderr)
+        return EXIT_REFUSED if error.get("type") == "rejected" else EXIT_ERROR
+    result = answer.get("result") or {}
+    if not args.json:
+        _print_result(payload["action"], result)
+    if result.get("outcome") == "release_incomplete":
+        print(
+            "not every recorded tag could be restored: those tags now point at other images and were left alone.\n"
+            f"to deploy this image, use its digest ({payload['repository']}@{result.get('digest')}) or push a new "
+            "tag onto it; ecr-warden no longer removes tags from it.",
+            file=sys.stderr,
+        )
+        return EXIT_INCOMPLETE
+    return EXIT_OK
+
+
+def _print_result(action: str, result: dict[str, Any]) -> None:
+    if action in ("release", "quarantine"):
+        print(f"{result.get('outcome')}: {result.get('repository')}@{result.get('digest')} ({result.get('reason')})")
+        if action == "release":
+            print(f"restored tags: {', '.join(result.get('restored') or []) or '(none)'}")
+        return
+    if isinstance(result.get("exemptions"), list):
+        rows = result["exemptions"]
+        print(f"{len(rows)} exemption(s)")
+        for row in rows:
+            scope = f"{row.get('repository')}@{(row.get('digest') or '*')[:19]}"
+            print(f"  {row.get('cve'):<20} {scope:<50} until {row.get('expires')}  by {row.get('approver')}")
+        return
+    for key, value in result.items():
+        print(f"{key}: {json.dumps(value, default=str) if isinstance(value, dict | list) else value}")
