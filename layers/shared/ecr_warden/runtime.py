@@ -25,6 +25,17 @@ def policy_source(settings: FunctionSettings) -> SsmPolicySource:
     return _policy_sources.setdefault(name, SsmPolicySource(name))
 
 
+def connect_accounts(settings: FunctionSettings) -> bool:
+    """Organization mode: other accounts are reached through the member role (adapters.aws). False (and nothing
+    done) in a single-account deployment."""
+    if not settings.member_role_name:
+        return False
+    from ecr_warden.adapters import aws
+
+    aws.configure(settings.member_role_name, settings.home_account or None)
+    return True
+
+
 def forget_policy_sources() -> None:
     """Tests switch parameters between cases."""
     _policy_sources.clear()

@@ -1,0 +1,185 @@
+"""One organization on moto in-process: the central account runs the gate (template.yaml provisioned with its
+defaults), member accounts hold the registries. moto keeps each account's state apart by the credentials of the
+role assumed there, so every ECR call below goes through the ClientFactory's assume-role path.
+
+A CRITICAL image is pushed in one member account and region, and "replicated" (moto has no replication: the same
+manifest is put into the replica's account and region, as ECR replication would). Each copy's scan event, forwarded
+to the central bus as member.yaml does, goes through the real entry point: both copies lose their deployable tags,
+and each decision, audit record and Slack message names the copy's own account and region."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from ecr_warden import runtime
+from ecr_warden.adapters import aws as aws_clients
+from ecr_warden.adapters.audit_store import DynamoAuditStore
+from ecr_warden.contracts.decision import DecisionDetail
+from ecr_warden.domain.images import Scope
+from ecr_warden.gate import entry
+from ecr_warden.gate.dispatch import ScanGate
+from ecr_warden.notify import message
+from ecr_warden.settings import GateSettings
+from ecr_warden_tools.local.images import image_manifest
+from tests.conftest import load_event
+from tests.events import ACCOUNT as CENTRAL
+from tests.events import CRITICAL
+from tests.integration.conftest import Env
+
+ROLE = "ecr-warden-member"
+SOURCE = Scope("210987654321", "ap-northeast-1")  # the member account where CI pushes
+REPLICA = Scope("987654321098", "us-west-2")  # the replication destination: another account, another region
+REPOSITORY = "ses-base/api-server"
+
+
+def member_client(service: str, scope: Scope) -> Any:
+    """A client in a member account, as its own administrators (or ECR replication) would act there."""
+    sts = boto3.client("sts", region_name="us-east-1")
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{scope.account}:role/{ROLE}", RoleSessionName="test")[
+        "Credentials"
+    ]
+    return boto3.client(
+        service,
+        region_name=scope.region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+@pytest.fixture
+def organization(aws: Env) -> Iterator[Env]:
+    aws_clients.reset_clients()
+    runtime.forget_policy_sources()
+    yield aws
+    aws_clients.configure(None, None)  # the factory is module state: leave it single-account for other tests
+    aws_clients.reset_clients()
+
+
+def settings(aws: Env) -> GateSettings:
+    """The central gate's environment as template.yaml sets it with OrganizationId (MemberRoleName, own account)."""
+    return GateSettings.from_env(
+        {
+            "AWS_REGION": "us-east-1",
+            "WARDEN_ENVIRONMENT": "dev",
+            "WARDEN_MODE": "enforce",
+            "AUDIT_TABLE_NAME": aws.outputs["AuditTableName"],
+            "DECISION_BUS_NAME": aws.outputs["DecisionBusName"],
+            "POLICY_PARAMETER_NAME": aws.outputs["PolicyParameterName"],
+            "DEAD_LETTER_QUEUE_URL": aws.outputs["ScanGateDeadLetterQueueUrl"],
+            "DELAYED_CHECKS_QUEUE_URL": aws.outputs["DelayedChecksQueueUrl"],
+            "MEMBER_ROLE_NAME": ROLE,
+            "WARDEN_ACCOUNT_ID": CENTRAL,
+        }
+    )
+
+
+def push_copy(scope: Scope) -> str:
+    ecr = member_client("ecr", scope)
+    ecr.create_repository(repositoryName=REPOSITORY, imageTagMutability="IMMUTABLE")
+    image = ecr.put_image(repositoryName=REPOSITORY, imageManifest=image_manifest("critical"), imageTag="v1.2.3")
+    return str(image["image"]["imageId"]["imageDigest"])
+
+
+def tags(scope: Scope, digest: str) -> list[str]:
+    found = member_client("ecr", scope).describe_images(repositoryName=REPOSITORY, imageIds=[{"imageDigest": digest}])
+    return sorted(found["imageDetails"][0].get("imageTags") or [])
+
+
+def scan_event(scope: Scope, digest: str) -> dict[str, Any]:
+    """Inspector's scan-complete event in the member account and region, as the central bus receives it."""
+    raw = copy.deepcopy(load_event("inspector2-scan-critical.json"))
+    raw.update({"id": str(uuid.uuid4()), "account": scope.account, "region": scope.region})
+    arn = f"arn:aws:ecr:{scope.region}:{scope.account}:repository/{REPOSITORY}"
+    raw["resources"] = [arn]
+    raw["detail"].update({"repository-name": arn, "image-digest": digest, "image-tags": ["v1.2.3"]})
+    raw["detail"]["finding-severity-counts"] = {"CRITICAL": 1, "HIGH": 1, "TOTAL": 2}
+    return raw
+
+
+def test_a_critical_image_and_its_replica_are_both_blocked_each_in_its_own_account_and_region(
+    organization: Env,
+) -> None:
+    aws = organization
+    digest = push_copy(SOURCE)
+    assert push_copy(REPLICA) == digest  # the replica: same manifest, same digest, its own tags
+    assert aws.ecr.describe_repositories()["repositories"] == []  # nothing in the central account's registry
+    aws.enhanced.findings[(REPOSITORY, digest)] = list(CRITICAL)  # moto's ListFindings ignores filters
+    built: list[ScanGate] = []
+
+    def gate_factory(gate_settings: GateSettings, account: str) -> ScanGate:
+        gate = entry.build_gate(gate_settings, account)
+        built.append(gate)
+        gate.ports.enhanced = aws.enhanced
+        return gate
+
+    for copy_of in (SOURCE, REPLICA):
+        outcome = entry.process(scan_event(copy_of, digest), settings(aws), gate_factory)
+        assert (outcome["action"], outcome["status"]) == ("quarantined", "QUARANTINED"), outcome
+
+    # each gate acted in the copy's own registry, reached through the member role there
+    assert [(g.ctx.account, g.ctx.region) for g in built] == [
+        (SOURCE.account, SOURCE.region),
+        (REPLICA.account, REPLICA.region),
+    ]
+    assert [g.ports.registry.scope for g in built] == [SOURCE, REPLICA]  # type: ignore[attr-defined]
+    quarantine_tag = f"quarantined-{digest.removeprefix('sha256:')[:12]}"
+    assert tags(SOURCE, digest) == [quarantine_tag]
+    assert tags(REPLICA, digest) == [quarantine_tag]
+
+    # the central audit table holds one record per copy, keyed by its account and region
+    for scope in (SOURCE, REPLICA):
+        record = DynamoAuditStore(aws.outputs["AuditTableName"], scope, aws.clients["dynamodb"]).get(REPOSITORY, digest)
+        assert record is not None
+        assert str(record.status) == "QUARANTINED"
+        assert record.original_tags == ["v1.2.3"]
+    keys = {item["pk"]["S"] for item in aws.clients["dynamodb"].scan(TableName=aws.outputs["AuditTableName"])["Items"]}
+    assert {
+        f"{SOURCE.account}#{SOURCE.region}#{REPOSITORY}",
+        f"{REPLICA.account}#{REPLICA.region}#{REPOSITORY}",
+    } <= keys
+
+    # one decision per copy on the central bus, and one Slack message per copy naming its account and region
+    decisions = [DecisionDetail.model_validate(d) for d in aws.decisions()]
+    assert sorted((d.account, d.region, d.action.value) for d in decisions) == sorted(
+        [(SOURCE.account, SOURCE.region, "quarantined"), (REPLICA.account, REPLICA.region, "quarantined")]
+    )
+    for decision in decisions:
+        slack = json.dumps(message.slack_message(decision))
+        assert f"{decision.account} / {decision.region}" in slack
+        assert f"https://{decision.region}.console.aws.amazon.com/ecr/repositories/private/{decision.account}/" in slack
+        attributes = {k: v["StringValue"] for k, v in message.sns_attributes(decision).items()}
+        assert (attributes["account"], attributes["region"]) == (decision.account, decision.region)
+
+
+def test_the_central_accounts_own_registry_is_reached_with_its_own_credentials(organization: Env) -> None:
+    """The security account may have repositories too: no role is assumed for them (it has no member role)."""
+    aws = organization
+    aws.create_repository()
+    digest = aws.push("v9.9.9", "critical")
+    aws.enhanced.findings[(REPOSITORY, digest)] = list(CRITICAL)
+
+    def gate_factory(gate_settings: GateSettings, account: str) -> ScanGate:
+        gate = entry.build_gate(gate_settings, account)
+        gate.ports.enhanced = aws.enhanced
+        return gate
+
+    outcome = entry.process(scan_event(Scope(CENTRAL, "us-east-1"), digest), settings(aws), gate_factory)
+    assert outcome["action"] == "quarantined"
+    assert aws.tags(digest) == [f"quarantined-{digest.removeprefix('sha256:')[:12]}"]
+
+
+def test_a_forwarded_event_naming_no_real_region_is_rejected_not_acted_on(organization: Env) -> None:
+    aws = organization
+    raw = scan_event(SOURCE, "sha256:" + "a" * 64)
+    raw["region"] = "evil.example.com"
+    outcome = entry.process(raw, settings(aws), lambda s, a: pytest.fail("no gate for a forged region"))
+    assert outcome["status"] == "rejected"
+    assert "region" in outcome["error"]
