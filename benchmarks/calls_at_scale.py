@@ -1,6 +1,6 @@
-"""AWS calls per decision at 10, 1,000 and 10,000 images in the repository (target: at most 13, whatever the size:
-11 until 0.2, plus the quarantine's re-read of the image's tags after its write-ahead and the write that clears
-the announcement it owed).
+"""AWS calls per decision at 10, 1,000 and 10,000 images in the repository (target: at most 14, whatever the size:
+11 until 0.2, plus the quarantine's re-read of the image's tags after its write-ahead, the write that clears
+the announcement it owed, and the read of stored exemptions before a block).
 
 The embedded AWS pages DescribeImages and ListImages like ECR (100 by default, 1,000 at most), so a cost that
 grows with the repository shows here. Inspector is the gate's in-memory port (moto's ListFindings ignores
@@ -19,21 +19,37 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT / "tools"), str(ROOT)]
 
 SIZES = (10, 1_000, 10_000)
-TARGET = 13
+TARGET = 14
 
 
-def _scenario(size: int) -> dict[str, Any]:
-    import boto3
-    from moto import mock_aws
-
+def _gate(client: Any, outputs: dict[str, str], findings: Any) -> Any:
+    """The scan gate as deployed (gate/entry.py), on moto, with Inspector as the in-memory port."""
     from ecr_warden.adapters.audit_store import DynamoAuditStore
     from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+    from ecr_warden.adapters.exemptions import DynamoExemptions
     from ecr_warden.adapters.registry import EcrRegistry
     from ecr_warden.domain.images import Scope
     from ecr_warden.gate.context import GateContext
     from ecr_warden.gate.dispatch import ScanGate
     from ecr_warden.gate.ports import Ports
     from ecr_warden.policy.load import default_policy
+    from tests.integration.conftest import ACCOUNT
+
+    scope, table = Scope(ACCOUNT, "us-east-1"), outputs["AuditTableName"]
+    ports = Ports(
+        registry=EcrRegistry(client("ecr")),
+        enhanced=findings,
+        store=DynamoAuditStore(table, scope, client("dynamodb")),
+        announcer=EventBridgeAnnouncer(outputs["DecisionBusName"], client("events")),
+        exemptions=DynamoExemptions(table, scope, client("dynamodb")),
+    )
+    return ScanGate(GateContext(default_policy(), "enforce", ACCOUNT, "us-east-1", "bench"), ports)
+
+
+def _scenario(size: int) -> dict[str, Any]:
+    import boto3
+    from moto import mock_aws
+
     from ecr_warden_tools.local import moto_patches
     from ecr_warden_tools.local.images import OCI_INDEX, OCI_MANIFEST, image_index, image_manifest
     from ecr_warden_tools.local.provision import Provisioner
@@ -63,15 +79,7 @@ def _scenario(size: int) -> dict[str, Any]:
         for i in range(size):
             ecr.put_image(repositoryName=REPOSITORY, imageManifest=image_manifest(f"filler-{i}"), imageTag=f"f{i}")
         findings = FakeFindings()
-        gate = ScanGate(
-            GateContext(default_policy(), "enforce", ACCOUNT, "us-east-1", "bench"),
-            Ports(
-                registry=EcrRegistry(ecr),
-                enhanced=findings,
-                store=DynamoAuditStore(outputs["AuditTableName"], Scope(ACCOUNT, "us-east-1"), client("dynamodb")),
-                announcer=EventBridgeAnnouncer(outputs["DecisionBusName"], client("events")),
-            ),
-        )
+        gate = _gate(client, outputs, findings)
 
         def measure(event: Any) -> tuple[int, str, float]:
             calls.clear()

@@ -119,6 +119,7 @@ class Bench:
     def gate(self, outputs: dict[str, str], findings: Any) -> Any:
         from ecr_warden.adapters.audit_store import DynamoAuditStore
         from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+        from ecr_warden.adapters.exemptions import DynamoExemptions
         from ecr_warden.adapters.registry import EcrRegistry
         from ecr_warden.domain.images import Scope
         from ecr_warden.gate.context import GateContext, utc_now
@@ -135,7 +136,8 @@ class Bench:
 
         announcer.publish = recording  # type: ignore[method-assign]
         store = DynamoAuditStore(outputs["AuditTableName"], Scope(ACCOUNT, "us-east-1"), self.client("dynamodb"))
-        ports = Ports(EcrRegistry(self.client("ecr")), findings, store, announcer)
+        exemptions = DynamoExemptions(outputs["AuditTableName"], Scope(ACCOUNT, "us-east-1"), self.client("dynamodb"))
+        ports = Ports(EcrRegistry(self.client("ecr")), findings, store, announcer, exemptions=exemptions)
         context = GateContext(default_policy(), "enforce", ACCOUNT, "us-east-1", "bench", lambda: utc_now() + self.skew)
         return ScanGate(context, ports)
 

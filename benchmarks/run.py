@@ -3,9 +3,10 @@ the numbers so far are in docs/PERFORMANCE.md.
 
 - AWS calls per decision (policy already cached) on moto, with Inspector answering through a botocore Stubber
   so the real adapter and its pagination are exercised. Targets: CRITICAL on a tagged single-platform image
-  with <= 100 findings <= 10 calls (8 until 0.2; the quarantine now re-reads the image's tags after its
-  write-ahead, so a tag pushed meanwhile is taken away too, and clears the announcement it owes once sent, so a
-  crash between acting and announcing can't lose it); a clean result <= 2.
+  with <= 100 findings <= 11 calls (8 until 0.2; the quarantine now re-reads the image's tags after its
+  write-ahead, so a tag pushed meanwhile is taken away too; clears the announcement it owes once sent, so a crash
+  between acting and announcing can't lose it; and reads the admin function's exemptions before blocking); a clean
+  result <= 2.
 - Decision throughput in-process against moto (moto's speed dominates: a floor, not Lambda's number).
 - Cold start as users pay it (benchmarks/cold_start.py): for each function, a fresh process imports the handler
   and completes its first invocation against a local endpoint (moto's server on loopback, template.yaml
@@ -123,6 +124,7 @@ def _gate_on_moto(client: Any, inspector: Any) -> Any:
     """The scan gate wired to moto resources provisioned from template.yaml (Inspector through a Stubber)."""
     from ecr_warden.adapters.audit_store import DynamoAuditStore
     from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+    from ecr_warden.adapters.exemptions import DynamoExemptions
     from ecr_warden.adapters.inspector import InspectorFindings
     from ecr_warden.adapters.registry import EcrRegistry
     from ecr_warden.domain.images import Scope
@@ -143,6 +145,7 @@ def _gate_on_moto(client: Any, inspector: Any) -> Any:
             enhanced=InspectorFindings(inspector),
             store=DynamoAuditStore(outputs["AuditTableName"], Scope(ACCOUNT, "us-east-1"), client("dynamodb")),
             announcer=EventBridgeAnnouncer(outputs["DecisionBusName"], client("events")),
+            exemptions=DynamoExemptions(outputs["AuditTableName"], Scope(ACCOUNT, "us-east-1"), client("dynamodb")),
         ),
     )
 
@@ -152,6 +155,7 @@ def api_calls() -> dict[str, Any]:
     from botocore.stub import ANY, Stubber
     from moto import mock_aws
 
+    from ecr_warden.actions import find
     from ecr_warden_tools.local import moto_patches
     from ecr_warden_tools.local.images import image_manifest
 
@@ -191,12 +195,20 @@ def api_calls() -> dict[str, Any]:
         for _ in range(2):  # the first delivery and its duplicate
             stubber.add_response("list_findings", {"findings": findings}, {"filterCriteria": ANY, "maxResults": 100})
         critical = _scan_event(bad, ["v1"], {"CRITICAL": 3, "HIGH": 97, "TOTAL": 100})
-        measure("critical, tagged single-platform, 100 findings (target <= 10)", critical)
+        measure("critical, tagged single-platform, 100 findings (target <= 11)", critical)
         measure("same CRITICAL event again (duplicate)", critical)
         clean = _scan_event(push("bench-good", "v2"), ["v2"], {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 2})
         measure("clean result (target <= 2)", clean)
         measure("same clean event again (duplicate)", clean)
         measure("ecr-warden's own quarantine push (loop safety)", _own_push_event(bad))
+        calls.clear()
+        request = {"repository": REPOSITORY, "digest": bad, "reason": "bench", "by": "bench"}
+        released = find("release").invoke(request, gate.actor)
+        results["release of the quarantined image"] = {
+            "calls": sum(calls.values()),
+            "by_operation": dict(calls),
+            "action": released.action,
+        }
 
         started, count = time.perf_counter(), 50
         for i in range(count):
@@ -315,6 +327,33 @@ def sizes() -> dict[str, str]:
     return result
 
 
+def _resilience_settings_and_cost(calls: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    import cost
+    import resilience
+    import settings_at_scale
+
+    targets: list[tuple[str, str, str, bool]] = []
+    rate = f"{resilience.THROTTLE_RATE:.0%}"
+    print(f"\n== {resilience.EVENTS:,} events, {rate} of AWS calls throttled, Lambda's retries ==")
+    run = resilience.run()
+    resilience.print_result(run)
+    for what in ("lost", "unannounced", "duplicated", "wrongly_acted"):
+        targets.append((f"throttled run: {what.replace('_', ' ')}", str(run[what]), "0", run[what] == 0))
+    count = settings_at_scale.REPOSITORIES
+    print(f"\n== repository settings: a new repository, a compliant one, a reconcile of {count:,} ==")
+    settings = settings_at_scale.measure(count)
+    settings_at_scale.print_result(settings, count)
+    new_calls, limit = settings["new"][0], settings_at_scale.NEW_REPOSITORY_TARGET
+    targets.append(("AWS calls: new non-compliant repository", str(new_calls), f"<= {limit}", new_calls <= limit))
+    ecr_writes = sum(n for call, n in settings["compliant"][3].items() if call.startswith("ecr:Put"))
+    targets.append(("ECR writes: compliant repository", str(ecr_writes), "0", ecr_writes == 0))
+    print("\n== estimated cost per 1,000,000 events (calls as measured above) ==")
+    critical = next(r["by_operation"] for name, r in calls.items() if name.startswith("critical"))
+    clean = next(r["by_operation"] for name, r in calls.items() if name.startswith("clean"))
+    cost.print_estimate(cost.estimate(cost.workload(critical, clean)))
+    return targets
+
+
 def main() -> None:
     import calls_at_scale
     from cold_start import RUNS, TARGET_RATIO, cold_start, print_costs, print_table
@@ -370,6 +409,7 @@ def main() -> None:
     targets.append(
         ("Slack messages in any 1-second window", str(flood["max_per_second"]), "<= 1", flood["max_per_second"] <= 1)
     )
+    targets += _resilience_settings_and_cost(calls)
     print("\n== artifact sizes ==")
     for name, size in sizes().items():
         print(f"  {name}: {size}")

@@ -118,6 +118,7 @@ def test_quarantine_gives_one_slack_and_one_sns_message(aws: Env) -> None:
         "action": "quarantined",
         "repository": "ses-base/api-server",
         "account": "123456789012",
+        "region": "us-east-1",
         "environment": "prod",
     }
 

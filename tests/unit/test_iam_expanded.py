@@ -27,6 +27,10 @@ STAR_ALLOWED = {
     "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions",
     "inspector2:ListFindings": "Inspector list actions have no resource-level permissions",
     "inspector2:ListCoverage": "Inspector list actions have no resource-level permissions",
+    "ecr:GetRegistryScanningConfiguration": "a registry-level read: no resource type",
+    "ecr:DescribeRegistry": "a registry-level read: no resource type",
+    "ecr:DescribePullThroughCacheRules": "a registry-level read: no resource type",
+    "ecr:DescribeRepositoryCreationTemplates": "a registry-level read: no resource type",
 }
 QUEUE_CONSUMER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
 

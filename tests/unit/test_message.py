@@ -130,6 +130,7 @@ def test_sns_document_and_attributes() -> None:
         "action": "quarantined",
         "repository": "ses-base/api-server",
         "account": "123456789012",
+        "region": "us-east-1",
         "environment": "prod",
     }
 

@@ -78,6 +78,30 @@ def test_scan_gate_iam_mirrors_its_adapters_and_actions() -> None:
     assert granted == needed, f"more than needed: {granted - needed}"
 
 
+def test_admin_function_iam_mirrors_its_adapters_actions_and_the_settings_guards_writes() -> None:
+    from ecr_warden.admin import entry as admin_entry
+    from ecr_warden.repository_settings import actions as settings_actions
+
+    needed = _declared(admin_entry.ADAPTERS, admin_entry.REMEDIATIONS) | settings_actions.permissions(False)
+    granted = _actions("AdminFunction")
+    assert granted == needed, f"missing: {needed - granted}; more than needed: {granted - needed}"
+    assert set(admin_entry.REMEDIATIONS) == set(actions.ACTIONS) | set(actions.ADMIN_ACTIONS)
+
+
+def test_admin_function_writes_only_governed_repositories_and_people_may_only_invoke_it() -> None:
+    writes = [s for s in _statements("AdminFunction") if "ecr:PutImage" in s["Action"]]
+    assert len(writes) == 1
+    assert "${GovernedRepositories}" in json.dumps(writes[0]["Resource"])
+    props = FUNCTIONS["AdminFunction"]["Properties"]
+    assert "Events" not in props  # invoked by people and the CLI, never by events
+    assert TEMPLATE_DOC["Outputs"]["AdminFunctionName"]["Value"] == {"Ref": "AdminFunction"}
+    document = json.loads((TEMPLATE.parent / "docs" / "admin-policy.json").read_text(encoding="utf-8"))
+    statements = document["Statement"]
+    assert [(s["Effect"], s["Action"]) for s in statements] == [("Allow", "lambda:InvokeFunction")]
+    function_name = props["FunctionName"]["Fn::Sub"].replace("${EnvironmentName}", "ENVIRONMENT")
+    assert statements[0]["Resource"].endswith(f":function:{function_name}")
+
+
 def test_notifier_iam_mirrors_its_adapters_and_never_touches_ecr() -> None:
     granted = _actions("NotifierFunction")
     assert granted == _declared(notifier_entry.ADAPTERS)
@@ -86,7 +110,7 @@ def test_notifier_iam_mirrors_its_adapters_and_never_touches_ecr() -> None:
 
 def test_every_remediation_action_declares_its_input_and_permissions() -> None:
     assert actions.ACTIONS, "no remediation action registered"
-    for name, action in actions.ACTIONS.items():
+    for name, action in {**actions.ACTIONS, **actions.ADMIN_ACTIONS}.items():
         assert action.name == name
         assert action.permissions, f"{name} declares no IAM permissions"
         assert all(":" in permission for permission in action.permissions)
@@ -202,3 +226,48 @@ def test_outputs_name_everything_the_cli_needs() -> None:
         "SlackWebhookSecretArn",
         "PolicyParameterName",
     } <= set(TEMPLATE_DOC["Outputs"])
+
+
+# --- the settings guard -----------------------------------------------------------------------------------------
+
+
+def test_settings_guard_iam_mirrors_its_adapters_and_actions() -> None:
+    from ecr_warden.repository_settings import actions as settings_actions
+    from ecr_warden.repository_settings import entry as settings_entry
+
+    needed = _declared(settings_entry.ADAPTERS) | settings_actions.permissions(registry_level=False)
+    granted = _actions("SettingsGuardFunction")
+    assert granted == needed, f"missing: {needed - granted}; more than needed: {granted - needed}"
+
+
+def test_settings_guard_writes_only_managed_repositories_and_the_registry_only_when_enabled() -> None:
+    from ecr_warden.repository_settings import actions as settings_actions
+
+    writes = [s for s in _statements("SettingsGuardFunction") if any(a.startswith("ecr:Put") for a in s["Action"])]
+    assert all("${GovernedRepositories}" in json.dumps(s["Resource"]) for s in writes)
+    registry = TEMPLATE_DOC["Resources"]["SettingsGuardRegistryScanningPolicy"]
+    assert registry["Condition"] == "SettingsRegistryWritesEnabled"
+    assert registry["Properties"]["Roles"] == [{"Ref": "SettingsGuardFunctionRole"}]
+    granted = {a for s in registry["Properties"]["PolicyDocument"]["Statement"] for a in s["Action"]}
+    assert granted == settings_actions.permissions(registry_level=True) - settings_actions.permissions(False)
+
+
+def test_settings_guard_knows_its_own_role_and_reconciles_on_a_schedule() -> None:
+    from ecr_warden.repository_settings.entry import ReconcileRequest
+
+    props = FUNCTIONS["SettingsGuardFunction"]["Properties"]
+    assert props["Environment"]["Variables"]["OWN_ROLE_ARNS"] == props["Role"]
+    schedule = props["Events"]["DailyReconcile"]
+    assert schedule["Type"] == "ScheduleV2"
+    text = schedule["Properties"]["Input"]["Fn::Sub"].replace("${AWS::AccountId}", "123456789012")
+    assert ReconcileRequest.model_validate(json.loads(text)).account == "123456789012"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EVENTS.glob("*.json")))
+def test_settings_guard_rule_selects_exactly_the_cloudtrail_events(name: str) -> None:
+    event = load_event(name)
+    matched = any(_matches(pattern, event) for pattern in _patterns("SettingsGuardFunction"))
+    assert matched is name.startswith("cloudtrail-")
+    if name.startswith("cloudtrail-"):
+        event["detail"]["errorCode"] = "AccessDenied"  # a failed call changed nothing
+        assert not any(_matches(pattern, event) for pattern in _patterns("SettingsGuardFunction"))

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
 import sys
+import threading
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 EXIT_INCOMPLETE = 3  # release: done, but some recorded tags now point at other images and were not restored
 # A real Slack webhook for `local` comes from a file or this variable, never the command line (the process list)
 SLACK_WEBHOOK_URL_VARIABLE = "ECR_WARDEN_SLACK_WEBHOOK_URL"
@@ -27,6 +34,21 @@ def _default_template() -> Path:
 def _fail(message: str) -> int:
     print(f"ecr-warden: error: {message}", file=sys.stderr)
     return 2
+
+
+def _port(lowest: int) -> Callable[[str], int]:
+    """An argparse type: a TCP port from `lowest` (0 lets the system pick a free one) to 65535."""
+
+    def port(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+        if not lowest <= value <= 65535:
+            raise argparse.ArgumentTypeError(f"{value} is not a port: use {lowest}..65535")
+        return value
+
+    return port
 
 
 def _parameters(pairs: list[str]) -> dict[str, str]:
@@ -72,44 +94,66 @@ def cmd_local(args: argparse.Namespace) -> int:
         webhook = slack_webhook_url(args)
     except ValueError as exc:
         return _fail(str(exc))
+    try:
+        parameters = _parameters(args.parameter)
+    except ValueError as exc:
+        return _fail(str(exc))
     stack = LocalStack(
         args.template,
         port=args.port,
         region=args.region,
         slack_webhook_url=webhook,
-        parameters=_parameters(args.parameter),
+        parameters=parameters,
         echo=lambda line: print(line, flush=True),
     )
     try:
         stack.start()
+    except KeyboardInterrupt:
+        print("interrupted while starting: nothing left running", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ConfigurationError as exc:
         return _fail(str(exc))
     except OSError as exc:
-        return _fail(f"cannot serve on 127.0.0.1:{args.port}: {exc.strerror}")
+        return _fail(_serve_error(args.port, exc))
+    stopped = threading.Event()
+
+    def stop(*_: Any) -> None:
+        stopped.set()
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        _print_ready(stack)
+        while not stopped.wait(3600):
+            pass
+    finally:
+        stack.stop()
+        print("local stack stopped", flush=True)
+    return 0
+
+
+def _print_ready(stack: Any) -> None:
     print("stack outputs:")
     for name, value in sorted(stack.provisioned.outputs.items()):
         print(f"  {name} = {value}")
     if stack.catcher:
         print(f"slack webhook catcher: {stack.catcher.url}")
+    if stack.provisioned.schedules:
+        names = ", ".join(stack.provisioned.schedules)
+        print(f"schedules (never fired by a timer; `ecr-warden schedule fire NAME`): {names}")
     print(
         f"ecr-warden local stack ready on {stack.endpoint_url} (region {stack.region}); Ctrl-C stops it",
         flush=True,
     )
-    stopped = False
 
-    def stop(*_: Any) -> None:
-        nonlocal stopped
-        stopped = True
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        while not stopped:
-            signal.pause() if hasattr(signal, "pause") else None
-    finally:
-        stack.stop()
-        print("local stack stopped", flush=True)
-    return 0
+def _serve_error(port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on 127.0.0.1 is busy (another `ecr-warden local`?): stop what holds it, or pass "
+            "--port with a free port"
+        )
+    return f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}"
 
 
 def _post(endpoint: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -127,45 +171,121 @@ def _post(endpoint: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError(json.loads(exc.read() or b"{}").get("error", str(exc))) from None
 
 
-def cmd_send(args: argparse.Namespace) -> int:
-    """Validate event files and put them on the bus: the same check the functions' rules make."""
-    import boto3
+DECISION_SOURCE = "ecr-warden"  # the gate's decision events go to the decision bus, where the notifier listens
 
-    from ecr_warden.contracts.parsing import parse_aws_event
+
+def _validated_event(path: str) -> dict[str, Any]:
+    """The event in a file, checked as its consumer checks it; ValueError with a one-line reason naming the file."""
+    from ecr_warden.contracts.decision import DecisionEvent
+    from ecr_warden.contracts.parsing import parse_aws_event, validate_model
     from ecr_warden.errors import PermanentError
 
-    entries: list[Any] = []
-    for path in args.files:
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            return _fail(f"{path}: {exc.strerror}")
-        except ValueError as exc:
-            return _fail(f"{path}: not JSON: {exc}")
-        try:
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ValueError(f"{path}: not JSON: {exc}") from None
+    try:
+        if isinstance(raw, dict) and raw.get("source") == DECISION_SOURCE:
+            validate_model(DecisionEvent, raw, what="decision event")
+        else:
             parse_aws_event(raw)
-        except PermanentError as exc:
-            return _fail(f"{path}: {exc}")
-        entries.append(
-            {
-                "Source": raw["source"],
-                "DetailType": raw["detail-type"],
-                "Detail": json.dumps(raw["detail"]),
-                "Resources": raw.get("resources", []),
-                "EventBusName": args.bus,
-            }
-        )
+    except PermanentError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    result: dict[str, Any] = raw
+    return result
+
+
+def _bus_for(args: argparse.Namespace, event: dict[str, Any]) -> str:
+    if args.bus:
+        return str(args.bus)
+    return f"ecr-warden-{args.environment}" if event["source"] == DECISION_SOURCE else "default"
+
+
+def _unmatched_warning(client: Any, path: str, event: dict[str, Any], bus: str) -> str | None:
+    """A warning if no rule on the bus matches the event (nothing would consume it), else None."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    try:
+        rules = client.list_rules(EventBusName=bus).get("Rules", [])
+        for rule in rules:
+            if rule.get("EventPattern") and client.test_event_pattern(
+                EventPattern=rule["EventPattern"], Event=json.dumps(event)
+            ).get("Result"):
+                return None
+    except (BotoCoreError, ClientError) as exc:
+        return f"warning: {path}: cannot check which rules on bus {bus} match it ({exc})"
+    return (
+        f"warning: {path}: no rule on bus {bus} matches this event (source {event['source']!r}, detail-type "
+        f"{event['detail-type']!r}): nothing will consume it"
+    )
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Validate event files and put them on the bus their consumer listens on: the same check the functions make."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        events = [(path, _validated_event(path)) for path in args.files]
+    except ValueError as exc:
+        return _fail(str(exc))
     client = boto3.client("events", endpoint_url=args.endpoint_url, region_name=args.region)
-    for start in range(0, len(entries), 10):
+    for path, event in events:
+        bus = _bus_for(args, event)
+        warning = _unmatched_warning(client, path, event, bus)
+        if warning:
+            print(warning, file=sys.stderr)
+        entry: PutEventsRequestEntryTypeDef = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": event.get("resources", []),
+            "EventBusName": bus,
+        }
         try:
-            response = client.put_events(Entries=entries[start : start + 10])
+            response = client.put_events(Entries=[entry])
         except (BotoCoreError, ClientError) as exc:
             return _fail(f"put-events to {args.endpoint_url}: {exc}")
         if response.get("FailedEntryCount"):
-            return _fail(f"put-events rejected {response['FailedEntryCount']} event(s): {response['Entries']}")
-    print(f"sent {len(entries)} event(s) to bus {args.bus} at {args.endpoint_url}")
+            return _fail(f"{path}: put-events rejected it: {response['Entries']}")
+        print(f"sent {path} to bus {bus} at {args.endpoint_url}")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Push a synthetic image (a valid manifest; the registry only sees JSON) to the local stack, with PutImage as
+    `docker push` ends. The stack emits the `ECR Image Action` PUSH event the gate reacts to."""
+    import time
+
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ecr_warden_tools.local.images import DOCKER_MANIFEST, image_manifest
+
+    session = boto3.Session(region_name=args.region)
+    if session.get_credentials() is None:  # the local stack takes any credentials
+        session = boto3.Session(
+            region_name=args.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+        )
+    seed = args.seed or f"{args.repository}:{args.tag}:{time.time_ns()}"
+    try:
+        pushed = session.client("ecr", endpoint_url=args.endpoint_url).put_image(
+            repositoryName=args.repository,
+            imageManifest=image_manifest(seed),
+            imageManifestMediaType=DOCKER_MANIFEST,
+            imageTag=args.tag,
+        )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        return _fail(f"push {args.repository}:{args.tag}: {error.get('Code')}: {error.get('Message')}")
+    except BotoCoreError as exc:
+        return _fail(f"push {args.repository}:{args.tag} to {args.endpoint_url}: {exc}")
+    digest = pushed["image"]["imageId"]["imageDigest"]
+    print(f"pushed {args.repository}:{args.tag} as {digest} (seed {seed!r})")
     return 0
 
 
@@ -186,6 +306,37 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _get(endpoint: str, path: str) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(endpoint.rstrip("/") + path, timeout=30) as response:  # noqa: S310
+            result: dict[str, Any] = json.loads(response.read())
+            return result
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(json.loads(exc.read() or b"{}").get("error", str(exc))) from None
+
+
+def cmd_schedule_list(args: argparse.Namespace) -> int:
+    try:
+        found = _get(args.endpoint_url, "/_ecr_warden/schedules")["schedules"]
+    except (RuntimeError, OSError) as exc:
+        return _fail(f"cannot list schedules at {args.endpoint_url}: {exc}")
+    if not found:
+        print("the template has no schedules")
+    for schedule in found:
+        print(f"{schedule['name']}  {schedule['expression']}  {schedule['state']}  -> {schedule['target']}")
+    return 0
+
+
+def cmd_schedule_fire(args: argparse.Namespace) -> int:
+    try:
+        fired = _post(args.endpoint_url, "/_ecr_warden/schedules/fire", {"name": args.name})
+    except (RuntimeError, OSError) as exc:
+        return _fail(f"schedule fire {args.name}: {exc}")
+    note = "" if fired["state"] == "ENABLED" else " (it is DISABLED in the template: AWS would not run it)"
+    print(f"fired {fired['name']} -> {fired['target']} with {json.dumps(fired['payload'])}{note}")
+    return 0
+
+
 def _deployment(args: argparse.Namespace) -> Any:
     import os
 
@@ -198,53 +349,71 @@ def _deployment(args: argparse.Namespace) -> Any:
     return Deployment(args.environment, region)
 
 
-def cmd_release(args: argparse.Namespace) -> int:
-    from ecr_warden.errors import WardenError
-    from ecr_warden_tools.admin import release
+def _admin_client(args: argparse.Namespace) -> Any:
+    from ecr_warden_tools.admin_client import AdminClient
 
-    try:
-        outcome = release(_deployment(args), args.repository, args.digest, args.reason, args.by)
-    except WardenError as exc:
-        return _fail(str(exc))
-    print(f"{outcome.action}: {args.repository}@{args.digest} ({outcome.reason})")
-    if outcome.announced is not None:
-        print(f"restored tags: {', '.join(outcome.announced.tags) or '(none)'}")
-    if outcome.action != "release_incomplete":
-        return 0
-    print(
-        "not every recorded tag could be restored: those tags now point at other images and were left alone.\n"
-        f"to deploy this image, use its digest ({args.repository}@{args.digest}) or push a new tag onto it; "
-        "ecr-warden no longer removes tags from it.",
-        file=sys.stderr,
-    )
-    return EXIT_INCOMPLETE
+    deployment = _deployment(args)
+    return AdminClient(deployment.environment, deployment.region, args.in_process, args.function_name)
+
+
+def _image(args: argparse.Namespace) -> dict[str, str]:
+    return {"tag": args.tag} if args.tag else {"digest": args.digest}
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from ecr_warden_tools.admin_client import run
+
+    payload = {"action": "release", "repository": args.repository, "digest": args.digest, "reason": args.reason}
+    return run(args, _admin_client(args), payload)
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from ecr_warden_tools.admin_client import run
+
+    payload = {"action": "quarantine", "repository": args.repository, **_image(args), "reason": args.reason}
+    return run(args, _admin_client(args), payload)
+
+
+def cmd_rescan(args: argparse.Namespace) -> int:
+    from ecr_warden_tools.admin_client import run
+
+    payload = {"action": "rescan", "repository": args.repository, **_image(args), "reason": args.reason}
+    return run(args, _admin_client(args), payload)
+
+
+def cmd_enforce(args: argparse.Namespace) -> int:
+    from ecr_warden_tools.admin_client import run
+
+    payload: dict[str, Any] = {"action": "enforce", "dry_run": not args.apply, "reason": args.reason}
+    if args.repository:
+        payload["repository"] = args.repository
+    return run(args, _admin_client(args), payload)
 
 
 def cmd_exempt(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
+    from ecr_warden_tools.admin_client import run
 
-    from ecr_warden.errors import WardenError
-    from ecr_warden.policy.model import Exemption
-    from ecr_warden_tools.admin import exempt, parse_expiry
+    payload: dict[str, Any] = {"action": "exempt", "operation": args.operation}
+    for name in ("repository", "cve", "digest", "expires", "reason", "approver"):
+        if getattr(args, name, None):
+            payload[name] = getattr(args, name)
+    if getattr(args, "include_inactive", False):
+        payload["include_inactive"] = True
+    return run(args, _admin_client(args), payload)
 
-    try:
-        exemption = Exemption(
-            cve=args.cve,
-            repositories=[args.repository],
-            digest=args.digest,
-            tag=args.tag,
-            expires=parse_expiry(args.expires),
-            reason=args.reason,
-            approver=args.approver,
-        )
-        version = exempt(_deployment(args), exemption)
-    except (ValueError, ValidationError, WardenError) as exc:
-        return _fail(str(exc).splitlines()[0])
-    print(
-        f"exempted {args.cve} for {args.repository} until {exemption.expires:%Y-%m-%d} "
-        f"(policy version {version}); the next scan result applies it, or run `ecr-warden release` now"
-    )
-    return 0
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from ecr_warden_tools import doctor
+
+    code: int = doctor.run(args)
+    return code
+
+
+def cmd_adopt(args: argparse.Namespace) -> int:
+    from ecr_warden_tools import adopt
+
+    code: int = adopt.run(args)
+    return code
 
 
 def cmd_slack_redrive(args: argparse.Namespace) -> int:
@@ -319,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     local = sub.add_parser("local", help="run the embedded local AWS stack in the foreground")
-    local.add_argument("--port", type=int, default=4566)
+    local.add_argument("--port", type=_port(1), default=4566, help="1..65535 (default 4566)")
     local.add_argument("--region", default="us-east-1")
     local.add_argument(
         "--slack-webhook-url-file",
@@ -343,8 +512,32 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("files", nargs="+")
     send.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
     send.add_argument("--region", default="us-east-1")
-    send.add_argument("--bus", default="default")
+    send.add_argument(
+        "--bus",
+        default=None,
+        help="the bus to put every event on (default: `default` for AWS events, the decision bus "
+        "ecr-warden-ENVIRONMENT for ecr-warden decision events)",
+    )
+    send.add_argument("--environment", default="dev", help="EnvironmentName, to name the decision bus (default dev)")
     send.set_defaults(func=cmd_send)
+
+    push = sub.add_parser(
+        "push",
+        help="local stack only: push a synthetic image (no Docker needed), as `docker push` would",
+        description="Push a synthetic single-platform image to the local stack with ECR PutImage. The stack emits "
+        "`ECR Image Action` PUSH, as ECR does; then play the scanner with `ecr-warden scan`. The repository must "
+        "exist (`aws ecr create-repository`).",
+    )
+    push.add_argument("--repository", required=True)
+    push.add_argument("--tag", required=True)
+    push.add_argument(
+        "--seed",
+        help="the same seed gives the same image (digest): pass the seed a push printed to put another tag on that "
+        "image; default: a new image each time",
+    )
+    push.add_argument("--region", default="us-east-1")
+    push.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
+    push.set_defaults(func=cmd_push)
 
     scan = sub.add_parser("scan", help="local stack only: scan a pushed image with findings from a fixture")
     scan.add_argument("--repository", required=True)
@@ -363,35 +556,122 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
     scan.set_defaults(func=cmd_scan)
 
+    _schedule_commands(sub)
     _admin_commands(sub)
 
     demo = sub.add_parser("demo", help="run the core loop on a fresh embedded local stack and show what happens")
-    demo.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    demo.add_argument("--port", type=_port(0), default=0, help="0 picks a free port")
     demo.add_argument("--mode", choices=["enforce", "audit"], default="enforce")
     demo.add_argument("--template", type=Path, default=None)
     demo.set_defaults(func=cmd_demo)
     return parser
 
 
-def _admin_commands(sub: Any) -> None:
-    release = sub.add_parser("release", help="restore a blocked image's recorded tags (audited)")
-    release.add_argument("--repository", required=True)
-    release.add_argument("--digest", required=True)
-    release.add_argument("--reason", required=True)
-    release.add_argument("--by", default=os.environ.get("USER", "admin"), help="who releases (audit trail)")
-    _admin_options(release)
-    release.set_defaults(func=cmd_release)
+def _schedule_commands(sub: Any) -> None:
+    schedule = sub.add_parser(
+        "schedule",
+        help="local stack only: list the template's schedules, or fire one now (the local stack never fires them "
+        "on a timer)",
+    )
+    actions = schedule.add_subparsers(dest="schedule_command", required=True)
+    listing = actions.add_parser("list", help="the template's schedules: name, expression, state, target")
+    listing.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
+    listing.set_defaults(func=cmd_schedule_list)
+    fire = actions.add_parser(
+        "fire", help="deliver one schedule once, as its scheduler would at its next tick (asynchronous invoke)"
+    )
+    fire.add_argument("name", help="the schedule's name, as `ecr-warden schedule list` shows it")
+    fire.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
+    fire.set_defaults(func=cmd_schedule_fire)
 
-    exempt = sub.add_parser("exempt", help="add a CVE exemption with a mandatory expiry to the deployed policy")
-    exempt.add_argument("--cve", required=True)
-    exempt.add_argument("--repository", required=True, help="repository name or fnmatch pattern")
-    exempt.add_argument("--digest")
-    exempt.add_argument("--tag", help="only together with --digest: anyone who can push picks tags")
-    exempt.add_argument("--expires", required=True, help="ISO date or time, e.g. 2026-12-31")
-    exempt.add_argument("--reason", required=True)
-    exempt.add_argument("--approver", required=True)
-    _admin_options(exempt)
-    exempt.set_defaults(func=cmd_exempt)
+
+def _image_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repository", required=True, help="the repository's name")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--tag", help="the image by tag (resolved to its digest before acting)")
+    which.add_argument("--digest", help="the image by digest (sha256:...)")
+    parser.add_argument("--reason", required=True, help="why (recorded in the audit table and the decision)")
+
+
+ADMIN_EPILOG = "exit codes: 0 done, 1 refused (see the message), 2 invalid request or error, 3 release incomplete"
+
+
+def _through_admin_function(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]) -> None:
+    from ecr_warden_tools import admin_client
+
+    admin_client.options(parser)
+    _admin_options(parser)
+    parser.set_defaults(func=func)
+
+
+def _exempt_commands(sub: Any) -> None:
+    exempt = sub.add_parser("exempt", help="CVE exemptions in ecr-warden's own store: add, list, revoke")
+    operations = exempt.add_subparsers(dest="operation", required=True)
+    add = operations.add_parser("add", help="exempt a CVE until a date (no later than the policy allows)")
+    add.add_argument("--cve", required=True, help="CVE-YYYY-NNNN or GHSA-xxxx-xxxx-xxxx")
+    add.add_argument("--repository", required=True, help="the repository's name")
+    add.add_argument("--digest", help="only this image (default: every image of the repository)")
+    add.add_argument("--expires", required=True, help="a date or time, e.g. 2026-12-31 (midnight UTC)")
+    add.add_argument("--reason", required=True, help="why the risk is accepted")
+    add.add_argument("--approver", required=True, help="the approver's e-mail address")
+    listing = operations.add_parser("list", help="the exemptions of a repository (or all), with their expiry")
+    listing.add_argument("--repository", help="one repository (default: all)")
+    listing.add_argument("--include-inactive", action="store_true", help="also expired and revoked ones")
+    revoke = operations.add_parser("revoke", help="end an exemption now")
+    revoke.add_argument("--cve", required=True, help="the exempted CVE or GHSA id")
+    revoke.add_argument("--repository", required=True, help="the repository's name")
+    revoke.add_argument("--digest", help="the image the exemption was for, if it was for one")
+    revoke.add_argument("--reason", required=True, help="why it ends")
+    for parser in (add, listing, revoke):
+        parser.epilog = ADMIN_EPILOG
+        _through_admin_function(parser, cmd_exempt)
+
+
+def _admin_commands(sub: Any) -> None:
+    release = sub.add_parser(
+        "release", help="restore a blocked image's recorded tags, through the admin function", epilog=ADMIN_EPILOG
+    )
+    release.add_argument("--repository", required=True, help="the repository's name")
+    release.add_argument("--digest", required=True, help="the blocked image's digest (sha256:...)")
+    release.add_argument("--reason", required=True, help="why (recorded in the audit table and the decision)")
+    _through_admin_function(release, cmd_release)
+    quarantine = sub.add_parser(
+        "quarantine", help="block an image now, through the admin function", epilog=ADMIN_EPILOG
+    )
+    _image_options(quarantine)
+    _through_admin_function(quarantine, cmd_quarantine)
+    rescan = sub.add_parser(
+        "rescan", help="basic scanning: scan again (once a day); enhanced: show Inspector's coverage",
+        epilog=ADMIN_EPILOG,
+    )  # fmt: skip
+    _image_options(rescan)
+    _through_admin_function(rescan, cmd_rescan)
+    enforce = sub.add_parser(
+        "enforce", help="re-apply repository settings (a dry run unless --apply), through the admin function",
+        epilog=ADMIN_EPILOG,
+    )  # fmt: skip
+    enforce.add_argument("--repository", help="one repository (default: every managed repository)")
+    enforce.add_argument("--apply", action="store_true", help="change the settings (default: only report)")
+    enforce.add_argument("--reason", required=True, help="why (recorded in the audit table)")
+    _through_admin_function(enforce, cmd_enforce)
+    _exempt_commands(sub)
+    _operator_commands(sub)
+
+
+def _operator_commands(sub: Any) -> None:
+    from ecr_warden_tools import adopt, doctor
+
+    checks = sub.add_parser(
+        "doctor", help="check a deployment (or the local stack) and print what fixes each gap",
+        epilog="exit codes: 0 everything required is in place, 1 something required is missing, 2 usage error",
+    )  # fmt: skip
+    doctor.add_arguments(checks)
+    checks.set_defaults(func=cmd_doctor)
+    retained = sub.add_parser(
+        "adopt-retained", help="after `sam delete`: import the retained audit table and queues into a new stack"
+    )
+    adopt.add_arguments(retained)
+    retained.set_defaults(func=cmd_adopt)
 
     redrive = sub.add_parser("slack-redrive", help="send parked Slack messages again (after fixing the webhook)")
     redrive.add_argument("--limit", type=int, default=100)
@@ -409,10 +689,14 @@ def _admin_commands(sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "template", "unset") is None:
-        args.template = _default_template()
-    code: int = args.func(args)
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "template", "unset") is None:
+            args.template = _default_template()
+        code: int = args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling (e.g. while importing)
+        print("ecr-warden: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return code
 
 

@@ -64,6 +64,22 @@ def _from_dynamo(value: Any) -> Any:
     return json.loads(json.dumps(value, default=default))
 
 
+def serialize_item(data: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-shaped dict as a DynamoDB item (floats as decimals, sets as lists)."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    return {key: serializer.serialize(value) for key, value in _to_dynamo(data).items()}
+
+
+def deserialize_item(item: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    result: dict[str, Any] = _from_dynamo({k: deserializer.deserialize(v) for k, v in item.items()})
+    return result
+
+
 @dataclass
 class DynamoAuditStore:
     table_name: str
@@ -74,20 +90,8 @@ class DynamoAuditStore:
     def dynamodb(self) -> Any:
         return self._client or client("dynamodb")
 
-    @staticmethod
-    def _serialize(data: dict[str, Any]) -> dict[str, Any]:
-        from boto3.dynamodb.types import TypeSerializer
-
-        serializer = TypeSerializer()
-        return {key: serializer.serialize(value) for key, value in _to_dynamo(data).items()}
-
-    @staticmethod
-    def _deserialize(item: dict[str, Any]) -> dict[str, Any]:
-        from boto3.dynamodb.types import TypeDeserializer
-
-        deserializer = TypeDeserializer()
-        result: dict[str, Any] = _from_dynamo({k: deserializer.deserialize(v) for k, v in item.items()})
-        return result
+    _serialize = staticmethod(serialize_item)
+    _deserialize = staticmethod(deserialize_item)
 
     def _key(self, repository: str, digest: str) -> dict[str, Any]:
         return {"pk": {"S": partition_key(self.scope, repository)}, "digest": {"S": digest}}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ecr_warden.adapters.audit_store import _conditional_failed, _from_dynamo, _to_dynamo
+from ecr_warden.adapters.audit_store import _conditional_failed, deserialize_item, serialize_item
 from ecr_warden.adapters.aws import client
 from ecr_warden.admin.ports import ExemptionConflict, StoredExemption, exemption_key, iso
 from ecr_warden.domain.images import Scope
@@ -136,17 +136,5 @@ class DynamoExemptions:
     def _log_item(self, log: dict[str, Any]) -> dict[str, Any]:
         return {**log, "pk": f"{self.scope.key}{ADMIN_LOG}", "digest": str(log["request_id"])}
 
-    @staticmethod
-    def _serialize(data: dict[str, Any]) -> dict[str, Any]:
-        from boto3.dynamodb.types import TypeSerializer
-
-        serializer = TypeSerializer()
-        return {key: serializer.serialize(value) for key, value in _to_dynamo(data).items()}
-
-    @staticmethod
-    def _deserialize(item: dict[str, Any]) -> dict[str, Any]:
-        from boto3.dynamodb.types import TypeDeserializer
-
-        deserializer = TypeDeserializer()
-        result: dict[str, Any] = _from_dynamo({k: deserializer.deserialize(v) for k, v in item.items()})
-        return result
+    _serialize = staticmethod(serialize_item)
+    _deserialize = staticmethod(deserialize_item)

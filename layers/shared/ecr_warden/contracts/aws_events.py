@@ -259,6 +259,7 @@ class CloudTrailEcrDetail(BaseModel):
     aws_region: str = Field(alias="awsRegion")
     user_identity: UserIdentity = Field(default_factory=UserIdentity, alias="userIdentity")
     user_agent: str | None = Field(None, alias="userAgent")
+    source_ip_address: str | None = Field(None, alias="sourceIPAddress")  # "ecr.amazonaws.com" for ECR's own calls
     request_parameters: dict[str, Any] | None = Field(None, alias="requestParameters")
     response_elements: dict[str, Any] | None = Field(None, alias="responseElements")
     error_code: str | None = Field(None, alias="errorCode")

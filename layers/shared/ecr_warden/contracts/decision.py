@@ -10,14 +10,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from ecr_warden.contracts.envelope import EventBridgeModel
 from ecr_warden.domain.findings import Finding
 
 DECISION_SOURCE = "ecr-warden"
 DECISION_DETAIL_TYPE = "Image Decision"
-SCHEMA_VERSION = "1.1"  # 1.1 added release_incomplete, tag_reused, findings_missing, unscanned and their fields
+SCHEMA_VERSION = "1.2"  # 1.1 added release_incomplete, tag_reused, findings_missing, unscanned and their fields;
+# 1.2 added repository-settings decisions: subject "repository" (no digest), the settings_* actions, the verdicts
+# COMPLIANT/NONCOMPLIANT, settings_changes and creation_path. Image decisions are unchanged.
 
 # What the decision says where the image is. The notifier builds console links and commands from these, so a
 # forged decision must not point them anywhere else.
@@ -55,6 +57,21 @@ class Action(StrEnum):
     WOULD_ARCHIVE = "would_archive"
     WOULD_TAG = "would_tag"
     WOULD_REMOVE_TAG = "would_remove_tag"
+    # repository settings (subject "repository")
+    SETTINGS_ENFORCED = "settings_enforced"  # settings were changed to the policy's (settings_changes)
+    SETTINGS_REPORTED = "settings_reported"  # a gap ecr-warden leaves as it is (encryption, infrastructure as code)
+    WOULD_ENFORCE_SETTINGS = "would_enforce_settings"  # audit mode: the changes it would make
+
+
+class SettingChange(BaseModel):
+    """One repository setting changed (or, in audit mode, to change): before -> after, as a person reads it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    setting: str
+    before: str | None = None
+    after: str | None = None
+    applied: bool = True
 
 
 class DecisionDetail(BaseModel):
@@ -68,9 +85,10 @@ class DecisionDetail(BaseModel):
     environment: str
     mode: Literal["enforce", "audit"]
     repository: str
-    digest: str
+    digest: str | None = None  # None only for subject "repository"
+    subject: Literal["image", "repository"] = "image"
     tags: list[str] = Field(default_factory=list, description="the image's deployable tags before the action")
-    verdict: Literal["PASS", "TAG", "BLOCK"]
+    verdict: Literal["PASS", "TAG", "BLOCK", "COMPLIANT", "NONCOMPLIANT"]
     action: Action
     status: str
     previous_status: str | None = None
@@ -87,6 +105,8 @@ class DecisionDetail(BaseModel):
         default_factory=dict, description="release_incomplete: each recorded tag left out -> the digest it is on now"
     )
     tag_now_on: str | None = Field(None, description="tag_reused: the digest the reused tag points at now")
+    settings_changes: list[SettingChange] = Field(default_factory=list)
+    creation_path: str | None = Field(None, description="CreateRepository: person_or_pipeline, pull_through_cache, …")
     trigger: str
     trigger_event_id: str | None = None
     fingerprint: str | None = None
@@ -100,11 +120,19 @@ class DecisionDetail(BaseModel):
 
     @field_validator("region", "account", "repository", "digest")
     @classmethod
-    def _real_shaped(cls, value: str, info: ValidationInfo) -> str:
+    def _real_shaped(cls, value: str | None, info: ValidationInfo) -> str | None:
         name = str(info.field_name)
+        if value is None:
+            return value
         if len(value) > 256 or not _LOCATIONS[name].fullmatch(value):
             raise ValueError(f"not a valid {name}")
         return value
+
+    @model_validator(mode="after")
+    def _image_decisions_name_the_image(self) -> DecisionDetail:
+        if self.subject == "image" and self.digest is None:
+            raise ValueError("an image decision needs its digest")
+        return self
 
 
 class DecisionEvent(EventBridgeModel):

@@ -14,10 +14,11 @@ from ecr_warden.adapters.audit_store import DynamoAuditStore
 from ecr_warden.adapters.dead_letter import SqsDeadLetter
 from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
 from ecr_warden.adapters.delayed_checks import SqsDelayedChecks
+from ecr_warden.adapters.exemptions import DynamoExemptions
 from ecr_warden.adapters.inspector import InspectorFindings
 from ecr_warden.adapters.policy_source import SsmPolicySource
 from ecr_warden.adapters.registry import EcrRegistry
-from ecr_warden.contracts.aws_events import AwsEvent
+from ecr_warden.contracts.aws_events import AwsEvent, Inspector2FindingEvent
 from ecr_warden.contracts.checks import FindingsCheck, UnscannedCheck, parse_check
 from ecr_warden.contracts.parsing import parse_aws_event
 from ecr_warden.domain.images import Scope
@@ -26,7 +27,7 @@ from ecr_warden.gate.context import GateContext, Outcome
 from ecr_warden.gate.dispatch import ScanGate
 from ecr_warden.gate.ports import Ports
 from ecr_warden.observability import MetricUnit, logger, metrics
-from ecr_warden.runtime import DeadLetter, policy_source, reject
+from ecr_warden.runtime import DeadLetter, connect_accounts, policy_source, reject
 from ecr_warden.settings import GateSettings
 
 # Every adapter the gate is wired with, and the remediation actions it runs itself (auto-release on close); its IAM
@@ -39,25 +40,29 @@ ADAPTERS = (
     SqsDelayedChecks,
     SqsDeadLetter,
     SsmPolicySource,
+    DynamoExemptions,
 )
 REMEDIATIONS = ("release",)
 
 
 def build_gate(settings: GateSettings, account: str) -> ScanGate:
-    scope = Scope(account, settings.region)
+    scope = Scope(account, settings.region)  # the image's registry: acted on there, recorded under it
+    # organization mode reaches every account and region by scope; a single account keeps its own clients, as before
+    remote = scope if connect_accounts(settings) else None
     ctx = GateContext(
-        policy=policy_source(settings).get(),
+        policy=policy_source(settings).get().for_scope(scope.account, scope.region),
         mode=settings.mode,
         account=scope.account,
         region=scope.region,
         environment=settings.environment,
     )
     ports = Ports(
-        registry=EcrRegistry(),
-        enhanced=InspectorFindings(),
+        registry=EcrRegistry(scope=remote),
+        enhanced=InspectorFindings(scope=remote),
         store=DynamoAuditStore(settings.audit_table_name, scope),
         announcer=EventBridgeAnnouncer(settings.decision_bus_name),
         checks=SqsDelayedChecks(settings.delayed_checks_queue_url),
+        exemptions=DynamoExemptions(settings.audit_table_name, scope),  # the admin function's, read per decision
     )
     return ScanGate(ctx, ports)
 
@@ -72,7 +77,10 @@ def process(
         return _delayed_checks(raw, settings, gate_factory, dead_letter)
     try:
         event = parse_aws_event(raw)
-        gate = gate_factory(settings, event.account)
+        repository = _repository(event)
+        if repository is not None and not settings.governs(repository):
+            return _ungoverned(repository, settings)
+        gate = gate_factory(settings.in_region(event.region), event.account)  # forwarded events keep theirs
     except ForeignEventError as foreign:
         logger.info("event ignored: not about an ECR image", reason=str(foreign))
         metrics.add_metric(name="ForeignEventsIgnored", unit=MetricUnit.Count, value=1)
@@ -100,6 +108,22 @@ def process(
         "digest": outcome.digest,
         "reason": outcome.reason,
     }
+
+
+def _repository(event: AwsEvent) -> str | None:
+    if isinstance(event, Inspector2FindingEvent):
+        return event.detail.ecr_image.repository_name if event.detail.ecr_image else None
+    name = getattr(event.detail, "repository_name", None)
+    return name if isinstance(name, str) else None
+
+
+def _ungoverned(repository: str, settings: GateSettings) -> dict[str, Any]:
+    """Outside the repositories the deployment may change (its IAM grants no writes there): left alone, no AWS
+    call, no dead letter."""
+    reason = f"{repository} is outside GovernedRepositories ({settings.governed_repositories})"
+    logger.info("event ignored: repository not governed", repository=repository)
+    metrics.add_metric(name="UngovernedEventsIgnored", unit=MetricUnit.Count, value=1)
+    return {"status": "ignored", "reason": reason}
 
 
 def _handle(gate: ScanGate, item: AwsEvent | FindingsCheck | UnscannedCheck) -> Outcome:
@@ -133,7 +157,7 @@ def _delayed_checks(
             permanent = error if isinstance(error, PermanentError) else PermanentError(f"not JSON: {error}")
             reject({"delayed-check": record.body}, permanent, settings, dead_letter)
             return "rejected"
-        outcome = _handle(gate_factory(settings, due.account), due)
+        outcome = _handle(gate_factory(settings.in_region(due.region), due.account), due)
         logger.info("delayed check", repository=outcome.repository, digest=outcome.digest,
                     action=outcome.action.value, reason=outcome.reason)  # fmt: skip
         return outcome.action.value

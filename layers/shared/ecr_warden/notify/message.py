@@ -53,6 +53,11 @@ _HEADLINES: dict[Action, tuple[str, str]] = {
     Action.KEPT_RELEASED: (":information_source:", "Kept released"),
     Action.SKIPPED: (":information_source:", "Skipped"),
     Action.WOULD_REMOVE_TAG: (":mag:", "Audit: would remove tag"),
+    Action.UNSCANNED: (":grey_question:", "No scan result"),
+    Action.FINDINGS_MISSING: (":warning:", "Scanner counts without listed findings"),
+    Action.SETTINGS_ENFORCED: (":wrench:", "Repository settings enforced"),
+    Action.SETTINGS_REPORTED: (":warning:", "Repository settings not compliant"),
+    Action.WOULD_ENFORCE_SETTINGS: (":mag:", "Audit: would enforce repository settings"),
 }
 _DID: dict[Action, str] = {
     Action.QUARANTINED: "removed the deployable tags and kept the image under `{quarantine_tag}`; it can still be "
@@ -68,6 +73,12 @@ _DID: dict[Action, str] = {
     Action.WOULD_QUARANTINE: "changed nothing (audit mode); in enforce mode it would quarantine the image",
     Action.WOULD_ARCHIVE: "changed nothing (audit mode); in enforce mode it would archive the image",
     Action.WOULD_TAG: "changed nothing (audit mode); in enforce mode it would add a marker tag",
+    Action.UNSCANNED: "changed nothing (the policy allows unscanned images); find out why it was not scanned",
+    Action.FINDINGS_MISSING: "changed nothing (the policy says alert): the scanner counted findings at or above the "
+    "thresholds that it still does not list; check the image in Inspector",
+    Action.SETTINGS_ENFORCED: "changed the repository's settings to the policy's",
+    Action.SETTINGS_REPORTED: "changed nothing: these gaps are left as they are (see why below)",
+    Action.WOULD_ENFORCE_SETTINGS: "changed nothing (audit mode); in enforce mode it would change these settings",
 }
 
 
@@ -102,10 +113,17 @@ def highest_severity(detail: DecisionDetail) -> str:
 
 def image_name(detail: DecisionDetail) -> str:
     tag = detail.tags[0] if detail.tags else None
+    if detail.digest is None:
+        return detail.repository
     return f"{detail.repository}:{tag}" if tag else f"{detail.repository}@{detail.digest[:19]}"
 
 
 def console_url(detail: DecisionDetail) -> str:
+    if detail.digest is None:  # a repository decision: the repository's page
+        return (
+            f"https://{detail.region}.console.aws.amazon.com/ecr/repositories/private/{detail.account}/"
+            f"{detail.repository}?region={detail.region}"
+        )
     return (
         f"https://{detail.region}.console.aws.amazon.com/ecr/repositories/private/{detail.account}/"
         f"{detail.repository}/_/image/{detail.digest}/details?region={detail.region}"
@@ -114,6 +132,8 @@ def console_url(detail: DecisionDetail) -> str:
 
 def commands(detail: DecisionDetail) -> dict[str, str]:
     """The exact ecr-warden commands an admin runs next (values quoted for a POSIX shell)."""
+    if detail.digest is None:
+        return {}
     repo, digest = shlex.quote(detail.repository), shlex.quote(detail.digest)
     result = {}
     if detail.status in ("QUARANTINED", "ARCHIVED", "TAGGED", "AUDITED"):
@@ -173,8 +193,28 @@ def headline(detail: DecisionDetail, follow_up_count: int = 0) -> str:
     return f"{words}: {image_name(detail)}{suffix}"
 
 
+def _settings_lines(detail: DecisionDetail) -> str:
+    """A repository decision's changes, one line each: setting, before -> after."""
+    esc = mrkdwn_escape
+    lines = [
+        f"• `{esc(c.setting)}`: {esc(c.before or '-')} → {esc(c.after or '-')}"
+        + ("" if c.applied else " (not applied)")
+        for c in detail.settings_changes[:20]
+    ]
+    more = len(detail.settings_changes) - len(lines)
+    return "\n".join(lines + ([f"_and {more} more_"] if more > 0 else []))
+
+
 def _facts(detail: DecisionDetail) -> dict[str, Any]:
     esc = mrkdwn_escape
+    if detail.digest is None:
+        facts = {
+            "Repository": f"`{esc(detail.repository)}`",
+            "Account / region": f"{esc(detail.account)} / {esc(detail.region)}",
+            "Created by": esc(detail.creation_path or "-"),
+            "Profile / mode": esc(f"{detail.rule or '-'} / {detail.environment} {detail.mode}"),
+        }
+        return {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in facts.items()]}
     facts = {
         "Repository": f"`{esc(detail.repository)}`",
         "Digest": f"`{esc(detail.digest[:19])}…`",
@@ -227,6 +267,8 @@ def slack_message(detail: DecisionDetail, follow_ups: list[DecisionDetail] | Non
     ]
     if detail.top_findings:
         blocks.append(_findings_section(detail))
+    if detail.settings_changes:
+        blocks.append(_section(_settings_lines(detail)))
     reasons = "\n".join(f"• {mrkdwn_escape(r)}" for r in detail.reasons)
     blocks.append(_section(f"*What ecr-warden did:* it {_did(detail)}.\n{reasons}"))
     if follow_ups:
@@ -259,6 +301,9 @@ def slack_message(detail: DecisionDetail, follow_ups: list[DecisionDetail] | Non
 def plain_text(detail: DecisionDetail, follow_ups: list[DecisionDetail] | None = None) -> str:
     """Fallback for clients that don't render blocks (also the notification preview)."""
     top = ", ".join(f.id for f in detail.top_findings[:3])
+    if detail.digest is None:
+        settings = ", ".join(c.setting for c in detail.settings_changes) or "; ".join(detail.reasons[:2])
+        return _truncate(f"{headline(detail)} — {settings or 'no change'}", MAX_TEXT)
     text = f"{headline(detail, len(follow_ups or []))} — {_counts_line(detail)}"
     if top:
         text += f" — {top}"
@@ -297,6 +342,7 @@ def sns_attributes(detail: DecisionDetail) -> dict[str, dict[str, str]]:
         "action": detail.action.value,
         "repository": detail.repository,
         "account": detail.account,
+        "region": detail.region,
         "environment": detail.environment,
     }
     return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}

@@ -40,6 +40,11 @@ IMMEDIATE = frozenset(
         Action.WOULD_QUARANTINE,
         Action.WOULD_ARCHIVE,
         Action.WOULD_TAG,
+        Action.UNSCANNED,
+        Action.FINDINGS_MISSING,
+        Action.SETTINGS_ENFORCED,
+        Action.SETTINGS_REPORTED,
+        Action.WOULD_ENFORCE_SETTINGS,
     }
 )
 FOLLOW_UP = frozenset({Action.UPDATED})
@@ -76,6 +81,7 @@ class NotifyState(Protocol):
     def open_window(self, image: str, until: datetime) -> None: ...
     def add_pending(self, image: str, summary: str, latest: str, now: datetime) -> tuple[bool, float] | None: ...
     def take_pending(self, image: str) -> tuple[list[str], str | None]: ...
+    def unschedule(self, image: str) -> None: ...
     def reserve_slot(self, webhook: str, interval: float) -> float:
         """The time (epoch seconds) a send to the webhook may start; the next slot is `interval` later."""
         ...
@@ -148,7 +154,11 @@ class Notifier:
             if queued is not None:
                 already_scheduled, window_until = queued
                 if not already_scheduled:
-                    self.follow_ups.schedule(image, window_until - self.now().timestamp())
+                    try:
+                        self.follow_ups.schedule(image, window_until - self.now().timestamp())
+                    except Exception:  # else the retry finds the flush "scheduled", and the update is never sent
+                        self.state.unschedule(image)
+                        raise
                 metrics.add_metric(name="FollowUpsAggregated", unit=MetricUnit.Count, value=1)
                 return "queued for the follow-up"
         self.state.open_window(image, self.now() + window)
@@ -157,6 +167,7 @@ class Notifier:
 
     def on_window_closed(self, image: str) -> str:
         summaries, latest = self.state.take_pending(image)
+        summaries = list(dict.fromkeys(summaries))  # a retried update was queued again: it is listed once
         if not summaries or latest is None:
             return "nothing pending"
         detail = DecisionDetail.model_validate_json(latest)
@@ -185,7 +196,7 @@ class Notifier:
         return [
             route
             for route in self.policy.notifications.routes
-            if route.matches(detail.repository)
+            if route.matches(detail.repository, detail.account, detail.region)
             and (
                 route.min_severity is None
                 or detail.action not in VERDICT_ACTIONS

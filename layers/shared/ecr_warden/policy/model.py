@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from ecr_warden.domain.severity import SEVERITY_RANK
+from ecr_warden.repository_settings.desired import RepositorySettings
 
 
 def _severity(value: str | None) -> str | None:
@@ -45,9 +46,16 @@ class Rule(BaseModel):
     conditions: Conditions = Field(default_factory=Conditions)
     block_method: Literal["quarantine", "archive"] = "quarantine"
     audit: bool = False
+    # Organization mode: the rule applies only to images in these accounts / regions (None: any). The gate binds
+    # the policy to the image's account and region (Policy.for_scope) before it looks a rule up.
+    accounts: list[Annotated[str, Field(pattern=r"^\d{12}$")]] | None = Field(None, min_length=1)
+    regions: list[Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]] | None = Field(None, min_length=1)
 
     def matches(self, repository: str) -> bool:
         return any(fnmatch.fnmatchcase(repository, pattern) for pattern in self.repositories)
+
+    def applies_in(self, account: str, region: str) -> bool:
+        return (self.accounts is None or account in self.accounts) and (self.regions is None or region in self.regions)
 
 
 class Exemption(BaseModel):
@@ -90,9 +98,17 @@ class SlackRoute(BaseModel):
     min_severity: Severity | None = None
     # Secrets Manager secret (ARN or name) holding {"url": "https://hooks.slack.com/..."}; None: the stack's.
     webhook_secret: str | None = None
+    # Organization mode: only decisions about images in these accounts / regions (None: any).
+    accounts: list[Annotated[str, Field(pattern=r"^\d{12}$")]] | None = Field(None, min_length=1)
+    regions: list[Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]] | None = Field(None, min_length=1)
 
-    def matches(self, repository: str) -> bool:
-        return any(fnmatch.fnmatchcase(repository, pattern) for pattern in self.repositories)
+    def matches(self, repository: str, account: str | None = None, region: str | None = None) -> bool:
+        """A route limited to some accounts or regions never matches a decision that does not name its own."""
+        return (
+            any(fnmatch.fnmatchcase(repository, pattern) for pattern in self.repositories)
+            and (self.accounts is None or account in self.accounts)
+            and (self.regions is None or region in self.regions)
+        )
 
 
 class FindingsLag(BaseModel):
@@ -128,7 +144,11 @@ class Policy(BaseModel):
     findings_lag: FindingsLag = Field(default_factory=FindingsLag)
     rules: list[Rule] = Field(min_length=1)
     exemptions: list[Exemption] = Field(default_factory=list)
+    # the latest expiry an exemption added through the admin function may have, in days from its approval
+    max_exemption_days: int = Field(90, ge=1, le=3650)
     notifications: Notifications = Field(default_factory=Notifications)
+    # Desired repository settings per repository pattern (the settings guard; docs/settings.md)
+    repository_settings: RepositorySettings = Field(default_factory=RepositorySettings)
 
     @model_validator(mode="after")
     def _distinct_prefixes(self) -> Policy:
@@ -140,6 +160,13 @@ class Policy(BaseModel):
         if len(names) != len(set(names)):
             raise ValueError("rule names must be unique")
         return self
+
+    def for_scope(self, account: str, region: str) -> Policy:
+        """The policy as it applies to one registry: rules limited to other accounts or regions left out (the first
+        matching rule of the rest wins, as everywhere). Unchanged when no rule is limited."""
+        if all(rule.accounts is None and rule.regions is None for rule in self.rules):
+            return self
+        return self.model_copy(update={"rules": [rule for rule in self.rules if rule.applies_in(account, region)]})
 
     def rule_for(self, repository: str) -> Rule | None:
         """The first rule whose repository patterns match; None means the repository is not governed."""
