@@ -22,4 +22,13 @@ def test_the_demo_shows_each_guarantee_as_it_happens() -> None:
     assert "v1.2.3 pullable: False" in text
     assert "still pullable by digest: True; by its quarantine tag quarantined-" in text  # says what it doesn't stop
     assert "right after the scan: tags ['v1.4.0']; status PENDING" in text
+    # a plain create-repository brought into line by the settings guard, the KMS gap reported, one message
+    assert result["settings"]["mutability"] == "IMMUTABLE"
+    assert result["settings"]["lifecycle_rules"] == 5  # the guide's four and quarantine retention
+    assert result["settings"]["tags"]["ecr-warden:noncompliant"] == "encryption"
+    assert any("Repository settings enforced: ses-base/scratchpad" in h for h in headers)
+    assert "encryption AES256: reported, never recreated" in text
+    # and the doctor finds everything a deployment needs in place
+    assert result["doctor_exit"] == 0, text
+    assert "✓ registry scanning [required]" in text
     assert "Traceback" not in text

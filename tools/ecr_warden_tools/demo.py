@@ -209,6 +209,41 @@ def _lagging_findings_step(n: _Narrator) -> str:
     return digest
 
 
+def _settings_step(n: _Narrator) -> dict[str, Any]:
+    """A plain `create-repository` (MUTABLE, no lifecycle policy, AES256), brought into line by the settings guard."""
+    name = "ses-base/scratchpad"
+    n.ecr.create_repository(repositoryName=name)
+    n.say(f"\ncreated {name} with no options (MUTABLE, no lifecycle policy, AES256), as a team might")
+    n.stack.wait_idle()
+    repository = n.ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+    rules = json.loads(n.ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])["rules"]
+    tags = {t["Key"]: t["Value"] for t in n.ecr.list_tags_for_resource(resourceArn=repository["repositoryArn"])["tags"]}
+    statements = json.loads(n.ecr.get_repository_policy(repositoryName=name)["policyText"])["Statement"]
+    n.say(f"  tag mutability now {repository['imageTagMutability']}; {len(rules)} lifecycle rules:")
+    for rule in rules:
+        n.say(f"    {rule['rulePriority']:>3}. {rule.get('description', '')}")
+    n.say(f"  tags {tags}")
+    n.say(f"  repository policy statements: {', '.join(s.get('Sid', '?') for s in statements)}")
+    n.say(f"  encryption {repository['encryptionConfiguration']['encryptionType']}: reported, never recreated")
+    before = n.slack_seen
+    n.slack_seen = _show_notifications(n.stack, n.inbox, n.slack_seen, n.say)
+    return {"mutability": repository["imageTagMutability"], "lifecycle_rules": len(rules), "tags": tags,
+            "messages": n.slack_seen - before}  # fmt: skip
+
+
+def _doctor_step(stack: LocalStack, say: Any) -> int:
+    import argparse
+
+    from ecr_warden_tools import doctor
+
+    say("\necr-warden doctor (what a deployment needs, checked against this stack):")
+    args = argparse.Namespace(
+        environment="dev", stack=None, region=stack.region, endpoint_url=stack.endpoint_url,
+        send_test_message=False, strict=False,
+    )  # fmt: skip
+    return doctor.run(args, out=lambda line: say(f"  {line}"))
+
+
 def run_demo(template: Path, port: int = 0, mode: str = "enforce", say: Any = print) -> dict[str, Any]:
     quiet = {"Mode": mode, "LogLevel": "ERROR"}  # the demo narrates; function logs would drown it
     with LocalStack(template, port=port, parameters=quiet, echo=lambda _line: None) as stack:
@@ -222,14 +257,26 @@ def run_demo(template: Path, port: int = 0, mode: str = "enforce", say: Any = pr
             imageTagMutability="IMMUTABLE",
         )
         say(f"created {REPOSITORY}: scanOnPush=true, encryption KMS, tags IMMUTABLE (as in the operations guide)")
+        narrator.ecr.put_registry_scanning_configuration(
+            scanType="ENHANCED",
+            rules=[
+                {"scanFrequency": "CONTINUOUS_SCAN", "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]}
+            ],
+        )
+        stack.wait_idle()
+        say("registry scanning: ENHANCED, continuous, every repository (the guide's baseline)")
         quarantined = _quarantine_step(narrator)
         passed = _clean_step(narrator)
         _retag_step(narrator, quarantined)
         _tag_reuse_step(narrator, quarantined)
         lagging = _lagging_findings_step(narrator)
+        settings = _settings_step(narrator)
+        doctor_exit = _doctor_step(stack, say)
         return {
             "quarantined": _record(stack, quarantined),
             "passed": _record(stack, passed),
             "lagging": _record(stack, lagging),
+            "settings": settings,
+            "doctor_exit": doctor_exit,
             "slack_messages": stack.catcher.messages if stack.catcher else [],
         }
