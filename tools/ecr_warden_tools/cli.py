@@ -402,6 +402,18 @@ def cmd_exempt(args: argparse.Namespace) -> int:
     return run(args, _admin_client(args), payload)
 
 
+def cmd_gate(args: argparse.Namespace) -> int:
+    from ecr_warden.adapters.audit_store import DynamoAuditStore
+    from ecr_warden.adapters.aws import client
+    from ecr_warden.domain.images import Scope
+    from ecr_warden_tools.ci_gate import ImageDecisions, run
+
+    deployment = _deployment(args)
+    account = str(client("sts").get_caller_identity()["Account"])
+    store = DynamoAuditStore(deployment.audit_table, Scope(account, deployment.region))
+    return run(args, ImageDecisions(client("ecr"), store))
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from ecr_warden_tools import doctor
 
@@ -659,7 +671,16 @@ def _admin_commands(sub: Any) -> None:
 
 
 def _operator_commands(sub: Any) -> None:
-    from ecr_warden_tools import adopt, doctor
+    from ecr_warden_tools import adopt, ci_gate, doctor
+
+    gate = sub.add_parser(
+        "gate", help="wait for ecr-warden's decision on an image and exit 0 deployable, 1 blocked, 2 undecided",
+        epilog="exit codes: 0 deployable (passed, released, exempt, or flagged with a warning), 1 blocked or not "
+        "scanned, 2 no decision within --timeout, or an error (a tag that no longer resolves is one)",
+    )  # fmt: skip
+    ci_gate.add_arguments(gate)
+    _admin_options(gate)
+    gate.set_defaults(func=cmd_gate)
 
     checks = sub.add_parser(
         "doctor", help="check a deployment (or the local stack) and print what fixes each gap",
