@@ -40,6 +40,7 @@ lint: $(STAMP)
 
 validate: $(SAM_STAMP)
 	$(SAM_VENV)/bin/sam validate --lint
+	$(SAM_VENV)/bin/sam validate --lint --template member.yaml
 
 # Security scan of the template. Each skipped check carries its reason in the resource's Metadata.
 $(CHECKOV_VENV)/.installed:
@@ -48,7 +49,7 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 checkov: $(CHECKOV_VENV)/.installed
-	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --file member.yaml --framework cloudformation --compact --quiet --skip-download
 
 build: $(SAM_STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM_VENV)/bin/sam build
