@@ -347,6 +347,11 @@ def _resilience_settings_and_cost(calls: dict[str, Any]) -> list[tuple[str, str,
     targets.append(("AWS calls: new non-compliant repository", str(new_calls), f"<= {limit}", new_calls <= limit))
     ecr_writes = sum(n for call, n in settings["compliant"][3].items() if call.startswith("ecr:Put"))
     targets.append(("ECR writes: compliant repository", str(ecr_writes), "0", ecr_writes == 0))
+    import report_at_scale
+
+    repositories = report_at_scale.REPOSITORIES
+    print(f"\n== admin report over {repositories:,} repositories, next to a bare loop doing the same reads ==")
+    report_at_scale.print_result(report_at_scale.measure(repositories), repositories)
     print("\n== estimated cost per 1,000,000 events (calls as measured above) ==")
     critical = next(r["by_operation"] for name, r in calls.items() if name.startswith("critical"))
     clean = next(r["by_operation"] for name, r in calls.items() if name.startswith("clean"))

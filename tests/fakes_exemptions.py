@@ -13,7 +13,16 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ecr_warden.admin.entry import process
-from ecr_warden.admin.ports import AdminTools, Coverage, ExemptionConflict, ScanLimitError, StoredExemption
+from ecr_warden.admin.ports import (
+    AdminTools,
+    Coverage,
+    ExemptionConflict,
+    ImageSummary,
+    LifecyclePreview,
+    RepositoryPage,
+    ScanLimitError,
+    StoredExemption,
+)
 from ecr_warden.policy.model import Exemption, Policy
 from ecr_warden.repository_settings.service import SettingsGuard
 from ecr_warden.settings import AdminSettings
@@ -139,6 +148,50 @@ class FakeScans(_Port):
         return self.coverages.get((repository_arn.rsplit("repository/", 1)[-1], digest))
 
 
+class FakeInventory(_Port):
+    """report's reads (EcrInventory) over the gate's FakeRegistry and FakeAuditStore: repositories in pages of
+    `page_size` (ECR's token: the index of the next name), images with a size per manifest byte, the audit items of
+    a repository's partition, and lifecycle previews as set (default: no lifecycle policy)."""
+
+    def __init__(self, fakes: Fakes) -> None:
+        super().__init__()
+        self.fakes = fakes
+        self.page_size = 1000
+        self.previews: dict[str, LifecyclePreview] = {}
+        self.scan_states: dict[str, tuple[str | None, datetime | None]] = {}  # digest -> scan status, pushed at
+
+    def repositories(self, page_token: str | None) -> RepositoryPage:
+        self._enter("repositories")
+        names = sorted(self.fakes.registry.repositories)
+        if page_token is not None and not page_token.isdigit():
+            error = FakeAwsError("InvalidParameterException", "Invalid parameter at 'nextToken'")
+            error.response = {"Error": {"Code": error.code}}  # as botocore's ClientError carries it
+            raise error
+        start = int(page_token or 0)
+        end = start + self.page_size
+        return RepositoryPage(names[start:end], str(end) if end < len(names) else None)
+
+    def images(self, repository: str) -> list[ImageSummary] | None:
+        self._enter("images")
+        repo = self.fakes.registry.repositories.get(repository)
+        if repo is None:
+            return None
+        return [
+            ImageSummary(digest, tuple(repo.tags_of(digest)), len(image.body) * 1_000_000,
+                         self.scan_states.get(digest, ("COMPLETE", None))[1],
+                         self.scan_states.get(digest, ("COMPLETE", None))[0])
+            for digest, image in repo.images.items()
+        ]  # fmt: skip
+
+    def records(self, repository: str) -> list[dict[str, Any]]:
+        self._enter("records")
+        return [dict(item) for (repo, _), item in self.fakes.store.items.items() if repo == repository]
+
+    def lifecycle_preview(self, repository: str) -> LifecyclePreview:
+        self._enter("lifecycle_preview")
+        return self.previews.get(repository, LifecyclePreview(True, "no lifecycle policy", 0, ()))
+
+
 @dataclass
 class Admin:
     """The admin function on fakes: `invoke(payload)` is one Lambda invocation (a request id of its own unless
@@ -148,6 +201,7 @@ class Admin:
     exemptions: FakeExemptionStore = field(default_factory=FakeExemptionStore)
     world: World = field(default_factory=World)
     scans: FakeScans = field(init=False)
+    inventory: FakeInventory = field(init=False)
     policy: Policy | None = None
     mode: Literal["enforce", "audit"] = "enforce"
     governed: str = "*"
@@ -155,6 +209,7 @@ class Admin:
 
     def __post_init__(self) -> None:
         self.scans = FakeScans(self.fakes)
+        self.inventory = FakeInventory(self.fakes)
 
     def gate(self, policy: Policy | None = None) -> Any:
         """The scan gate on the same fakes, reading the same exemption store."""
@@ -177,6 +232,9 @@ class Admin:
             by=by,
             verified=verified,
             governs=lambda repository: fnmatch.fnmatchcase(repository, self.governed),
+            inventory=self.inventory,
+            account=ACCOUNT,
+            region="us-east-1",
         )
 
     def invoke(self, payload: Any, request_id: str | None = None, verified: str | None = None) -> dict[str, Any]:

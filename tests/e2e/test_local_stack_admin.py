@@ -86,3 +86,17 @@ def test_cli_quarantines_and_releases_through_the_admin_function(stack: RunningS
     )  # fmt: skip
     assert unknown.returncode == 1
     assert len(unknown.stderr.strip().splitlines()) == 1
+
+
+def test_cli_report_in_markdown_through_the_admin_function(stack: RunningStack) -> None:
+    """`ecr-warden report --format markdown` on the local stack: drift, quarantined images and costs."""
+    repository = "e2e/report"
+    stack.aws("ecr", "create-repository", "--repository-name", repository)
+    common = ["--by", "alice@example.com", "--endpoint-url", stack.endpoint_url, "--region", "us-east-1"]
+    report = stack.cli("report", "--repository", repository, "--format", "markdown", *common, check=False)
+    assert report.returncode == 0, report.stderr
+    text = report.stdout
+    assert text.startswith("# "), text[:200]
+    assert repository in text
+    assert "GB-month" in text  # the cost line states its price
+    assert "Traceback" not in report.stderr

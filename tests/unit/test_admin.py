@@ -454,4 +454,5 @@ def test_the_payload_is_a_discriminated_union_on_action() -> None:
 
     schema = TypeAdapter(AdminRequest).json_schema()
     assert schema["discriminator"]["propertyName"] == "action"
-    assert sorted(schema["discriminator"]["mapping"]) == ["enforce", "exempt", "quarantine", "release", "rescan"]
+    mapping = sorted(schema["discriminator"]["mapping"])
+    assert mapping == ["enforce", "exempt", "quarantine", "release", "report", "rescan", "sweep"]

@@ -9,10 +9,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ecr_warden.actions.report import encode_token
 from tests.fakes import REPOSITORY
 from tests.fakes_exemptions import Admin
 
 DIGEST = "sha256:" + "ab" * 32
+TOKEN = encode_token(None, 0)
 
 scalars = st.one_of(
     st.none(),
@@ -20,7 +22,9 @@ scalars = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=40),
-    st.sampled_from(["", " ", "\n", "CVE-2024-6387", "2026-11-30", "2020-01-01", "a@b.co", REPOSITORY, DIGEST, "v1"]),
+    st.sampled_from(
+        ["", " ", "\n", "CVE-2024-6387", "2026-11-30", "2020-01-01", "a@b.co", REPOSITORY, DIGEST, "v1", TOKEN, "e30"]
+    ),
 )
 json_values = st.recursive(
     scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
@@ -36,8 +40,13 @@ VALID = {
     },
     "rescan": {"repository": REPOSITORY, "tag": "v1", "reason": "new feed", "by": "frank"},
     "enforce": {"repository": REPOSITORY, "dry_run": True, "reason": "check", "by": "gil"},
+    "report": {"limit": 5, "price_per_gb_month": 0.1, "next_token": TOKEN, "by": "lead"},
+    "sweep": {"limit": 5, "next_token": TOKEN, "reason": "daily sweep", "by": "schedule"},
 }  # fmt: skip
-FIELDS = sorted({key for payload in VALID.values() for key in payload} | {"action", "include_inactive", "tag"})
+FIELDS = sorted(
+    {key for payload in VALID.values() for key in payload}
+    | {"action", "include_inactive", "tag", "repository", "apply", "follow"}
+)
 
 
 @st.composite

@@ -93,7 +93,17 @@ def test_admin_function_writes_only_governed_repositories_and_people_may_only_in
     assert len(writes) == 1
     assert "${GovernedRepositories}" in json.dumps(writes[0]["Resource"])
     props = FUNCTIONS["AdminFunction"]["Properties"]
-    assert "Events" not in props  # invoked by people and the CLI, never by events
+    # invoked by people and the CLI, and by one schedule: the daily read-only sweep (no event of any other kind)
+    (sweep,) = props["Events"].values()
+    assert sweep["Type"] == "ScheduleV2"
+    from ecr_warden.admin.requests import AdminSweep, parse
+
+    request = parse(json.loads(sweep["Properties"]["Input"]))
+    assert isinstance(request, AdminSweep)
+    assert (request.reason, request.by, request.follow, request.apply) == ("daily sweep", "schedule", True, False)
+    invoke_self = [s for s in _statements("AdminFunction") if "lambda:InvokeFunction" in s["Action"]]
+    assert [s["Action"] for s in invoke_self] == [["lambda:InvokeFunction"]]
+    assert invoke_self[0]["Resource"]["Fn::Sub"].endswith(":function:ecr-warden-${EnvironmentName}-admin")
     assert TEMPLATE_DOC["Outputs"]["AdminFunctionName"]["Value"] == {"Ref": "AdminFunction"}
     document = json.loads((TEMPLATE.parent / "docs" / "admin-policy.json").read_text(encoding="utf-8"))
     statements = document["Statement"]

@@ -390,6 +390,85 @@ def cmd_enforce(args: argparse.Namespace) -> int:
     return run(args, _admin_client(args), payload)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from ecr_warden_tools.admin_client import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, caller
+    from ecr_warden_tools.report_render import merge, render
+
+    fmt = "json" if args.json else args.format
+    payload: dict[str, Any] = {"action": "report", "price_per_gb_month": args.price_per_gb_month, "by": caller(args)}
+    if args.repository:
+        payload["repository"] = args.repository
+    if args.limit:
+        payload["limit"] = args.limit
+    client, parts, token = _admin_client(args), [], None
+    while True:
+        answer = client.call({**payload, **({"next_token": token} if token else {})})
+        if not answer.get("ok"):
+            error = answer.get("error") or {}
+            where = f" ({error['field']})" if error.get("field") not in (None, "<root>") else ""
+            print(f"ecr-warden: {error.get('type', 'error')}{where}: {error.get('message', answer)}", file=sys.stderr)
+            return EXIT_REFUSED if error.get("type") == "rejected" else EXIT_ERROR
+        parts.append(answer["result"])
+        token = answer["result"].get("next_token")
+        done = sum(len(part.get("repositories", [])) for part in parts)
+        if token or len(parts) > 1:
+            print(f"report: {done} repositories so far{'…' if token else ', done'}", file=sys.stderr)
+        if not token:
+            break
+    sys.stdout.write(render(merge(parts), fmt))
+    return EXIT_OK
+
+
+SWEEP_KINDS = {
+    "exemption_expired": "exempt images the next decision would block (exemption expired or revoked)",
+    "undecided": "images with a scan result but no decision (a missed event)",
+    "unscanned": "images without a scan result past the policy's unscanned_after_seconds",
+    "drift": "repositories whose settings drifted (fix: ecr-warden enforce)",
+}
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ecr_warden_tools.admin_client import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, caller
+
+    payload: dict[str, Any] = {"action": "sweep", "by": caller(args)}
+    if args.apply:
+        payload["apply"] = True
+    if args.limit:
+        payload["limit"] = args.limit
+    client, token, swept = _admin_client(args), None, 0
+    counts: dict[str, int] = dict.fromkeys(SWEEP_KINDS, 0)
+    rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in SWEEP_KINDS}
+    while True:
+        answer = client.call({**payload, **({"next_token": token} if token else {})})
+        if not answer.get("ok"):
+            error = answer.get("error") or {}
+            where = f" ({error['field']})" if error.get("field") not in (None, "<root>") else ""
+            print(f"ecr-warden: {error.get('type', 'error')}{where}: {error.get('message', answer)}", file=sys.stderr)
+            return EXIT_REFUSED if error.get("type") == "rejected" else EXIT_ERROR
+        result = answer["result"]
+        swept += int(result.get("swept", 0))
+        for kind in SWEEP_KINDS:
+            counts[kind] += int(result.get("counts", {}).get(kind, 0))
+            rows[kind] += result.get(kind, [])
+        token = result.get("next_token")
+        if token:
+            print(f"sweep: {swept} repositories so far…", file=sys.stderr)
+        else:
+            break
+    if args.json:
+        print(json.dumps({"swept": swept, "counts": counts, **rows}, indent=2, default=str))
+        return EXIT_OK
+    print(f"swept {swept} repositories (report only: nothing changed or announced)")
+    for kind, title in SWEEP_KINDS.items():
+        print(f"{counts[kind]:>5}  {title}")
+        for row in rows[kind]:
+            where = row["repository"] + (f"@{row['digest']}" if row.get("digest") else "")
+            detail = row.get("reason") or "; ".join(row.get("changes", []) + row.get("reports", []))
+            detail = detail or row.get("scan_status") or ""
+            print(f"       {where}  {detail}"[:200])
+    return EXIT_OK
+
+
 def cmd_exempt(args: argparse.Namespace) -> int:
     from ecr_warden_tools.admin_client import run
 
@@ -666,8 +745,33 @@ def _admin_commands(sub: Any) -> None:
     enforce.add_argument("--apply", action="store_true", help="change the settings (default: only report)")
     enforce.add_argument("--reason", required=True, help="why (recorded in the audit table)")
     _through_admin_function(enforce, cmd_enforce)
+    _report_command(sub)
+    sweep = sub.add_parser(
+        "sweep", help="read-only: what the events missed (expired exemptions, undecided or unscanned images, drift)",
+        epilog=ADMIN_EPILOG,
+    )  # fmt: skip
+    sweep.add_argument("--apply", action="store_true", help="re-decide expired exemptions (not offered yet: refused)")
+    sweep.add_argument("--limit", type=int, default=None, help="repositories per invocation (default 200)")
+    _through_admin_function(sweep, cmd_sweep)
     _exempt_commands(sub)
     _operator_commands(sub)
+
+
+def _report_command(sub: Any) -> None:
+    from ecr_warden_tools.report_render import FORMATS
+
+    report = sub.add_parser(
+        "report", help="read-only: drift, images by status, quarantines, exemptions, storage cost, lifecycle preview",
+        epilog=ADMIN_EPILOG,
+    )  # fmt: skip
+    report.add_argument("--repository", help="one repository (default: every managed repository)")
+    report.add_argument("--format", choices=FORMATS, default="table", help="output (default: an aligned table)")
+    report.add_argument(
+        "--price-per-gb-month", type=float, default=0.10,
+        help="USD per GB-month for the cost estimate (default 0.10, ECR's us-east-1 storage price)",
+    )  # fmt: skip
+    report.add_argument("--limit", type=int, default=None, help="repositories per invocation (default 200)")
+    _through_admin_function(report, cmd_report)
 
 
 def _operator_commands(sub: Any) -> None:

@@ -75,15 +75,17 @@ class Enforce(AdminAction[EnforceRequest]):
         }
 
 
-def _preview(guard: SettingsGuard, repository: str) -> dict[str, Any] | None:
-    """What the guard would change and report, read-only (its evaluation, without its claim, writes or records)."""
+def _preview(guard: SettingsGuard, repository: str, scanning: Any = None) -> dict[str, Any] | None:
+    """What the guard would change and report, read-only (its evaluation, without its claim, writes or records).
+    `scanning`: the registry's scanning configuration, when the caller read it once for many repositories."""
     actual = guard.ports.registry.repository(repository)
     profile = guard.settings.profile_for(repository)
     if actual is None or profile is None:
         return None
     writes = guard.settings.registry_scanning == "enforce"
-    plan = evaluate(profile, actual, guard.ports.registry.registry_scanning(), guard.ctx.policy.quarantine_tag_prefix,
-                    writes)  # fmt: skip
+    if scanning is None:
+        scanning = guard.ports.registry.registry_scanning()
+    plan = evaluate(profile, actual, scanning, guard.ctx.policy.quarantine_tag_prefix, writes)
     return {
         "repository": repository,
         "profile": plan.profile,

@@ -12,6 +12,7 @@ id, and every action finishes what an interrupted run left undone."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,9 +20,11 @@ from typing import Any
 from ecr_warden.actions.registry import RequestRejected
 from ecr_warden.actions.release import ReleaseError
 from ecr_warden.adapters.audit_store import DynamoAuditStore
+from ecr_warden.adapters.continuation import LambdaContinuation
 from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
 from ecr_warden.adapters.exemptions import DynamoExemptions
 from ecr_warden.adapters.inspector import InspectorFindings
+from ecr_warden.adapters.inventory import EcrInventory
 from ecr_warden.adapters.policy_source import SsmPolicySource
 from ecr_warden.adapters.registry import EcrRegistry
 from ecr_warden.adapters.repository_settings import DynamoSettingsAudit, EcrSettingsRegistry, SqsFanOut
@@ -54,8 +57,10 @@ ADAPTERS = (
     EcrSettingsRegistry,
     DynamoSettingsAudit,
     SqsFanOut,
+    EcrInventory,
+    LambdaContinuation,
 )
-REMEDIATIONS = ("release", "quarantine", "exempt", "rescan", "enforce")
+REMEDIATIONS = ("release", "quarantine", "exempt", "rescan", "enforce", "report", "sweep")
 
 ToolsFactory = Callable[[AdminSettings, str, str, str, bool], AdminTools]
 
@@ -97,6 +102,7 @@ def build_tools(settings: AdminSettings, account: str, request_id: str, by: str,
         )
         return SettingsGuard(guard_ctx, guard_ports)
 
+    own = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")  # a scheduled sweep continues in a new invocation of it
     return AdminTools(
         gate=ScanGate(ctx, ports),
         exemptions=exemptions,
@@ -106,6 +112,10 @@ def build_tools(settings: AdminSettings, account: str, request_id: str, by: str,
         by=by,
         verified=verified,
         governs=settings.governs,
+        inventory=EcrInventory(settings.audit_table_name, scope),
+        account=account,
+        region=settings.region,
+        continuation=LambdaContinuation(own) if own else None,
     )
 
 
@@ -138,7 +148,13 @@ def process(
     except PermanentError as error:  # e.g. the policy parameter is invalid: an operator must fix it
         return _error("configuration", "<root>", str(error))
     metrics.add_metric(name="AdminRequestsDone", unit=MetricUnit.Count, value=1)
-    logger.info("admin request done", result=result)
+    # a report is data for people, possibly large: its log line says what it covered (CloudWatch's 256 KB per event)
+    logged = (
+        {"summary": result.get("summary"), "more": bool(result.get("next_token"))}
+        if request.action == "report"
+        else result
+    )
+    logger.info("admin request done", result=logged)
     return {
         "ok": True,
         "action": request.action,

@@ -164,6 +164,51 @@ class ScanControl(Protocol):
     def coverage(self, repository_arn: str, digest: str) -> Coverage | None: ...
 
 
+@dataclass(frozen=True)
+class RepositoryPage:
+    """One DescribeRepositories page: the names, and ECR's token of the next page (None: the last)."""
+
+    names: list[str]
+    next_token: str | None
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """One image as DescribeImages lists it."""
+
+    digest: str
+    tags: tuple[str, ...]
+    size: int  # imageSizeInBytes
+    pushed_at: datetime | None
+    scan_status: str | None  # imageScanStatus.status (COMPLETE, IN_PROGRESS, FAILED, ...), if any
+
+
+@dataclass(frozen=True)
+class LifecyclePreview:
+    """What a repository's lifecycle policy would expire now. `available` False: ECR refused or did not complete the
+    preview in time (`message` says which); a report says "preview unavailable" and goes on."""
+
+    available: bool
+    message: str
+    expiring: int
+    digests: tuple[str, ...]
+
+
+class Inventory(Protocol):
+    """The reads of `report` (ecr_warden.adapters.inventory): nothing here writes."""
+
+    def repositories(self, page_token: str | None) -> RepositoryPage: ...
+    def images(self, repository: str) -> list[ImageSummary] | None: ...
+    def records(self, repository: str) -> list[dict[str, Any]]: ...
+    def lifecycle_preview(self, repository: str) -> LifecyclePreview: ...
+
+
+class Continuation(Protocol):
+    """Send a request to a new asynchronous invocation of this function (a run continued with its next_token)."""
+
+    def send(self, payload: dict[str, Any]) -> None: ...
+
+
 @dataclass
 class AdminTools:
     """One admin request's world: who asked (and whether that identity is verified), the invocation's id (the same
@@ -177,6 +222,10 @@ class AdminTools:
     by: str
     verified: bool = False
     governs: Callable[[str], bool] = field(default=lambda repository: True)
+    inventory: Inventory | None = None  # report's reads (None: this deployment's tools offer no report)
+    account: str = ""
+    region: str = ""
+    continuation: Continuation | None = None  # None outside Lambda (the CLI in-process): no self-invocation
 
     @property
     def policy(self) -> Policy:

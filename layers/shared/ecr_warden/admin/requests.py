@@ -10,6 +10,9 @@ first field at fault; nothing is read or written before that.
     {"action": "exempt", "operation": "revoke", "repository": R, "cve": ..., ["digest": D,] "reason": ..., "by": ...}
     {"action": "rescan",     "repository": R, "tag": T | "digest": D, "reason": ..., "by": ...}
     {"action": "enforce",    ["repository": R,] "dry_run": true, "reason": ..., "by": ...}
+    {"action": "report",     ["repository": R,] ["next_token": T,] ["limit": 200,] ["price_per_gb_month": 0.10,]
+        "by": ...}
+    {"action": "sweep",      ["next_token": T,] ["limit": 200,] ["reason": ...,] "by": ...}
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from ecr_warden.actions.exempt import ExemptRequest
 from ecr_warden.actions.quarantine import QuarantineRequest
 from ecr_warden.actions.registry import RequestRejected, Who, Why
 from ecr_warden.actions.release import ReleaseRequest
+from ecr_warden.actions.report import ReportRequest
 from ecr_warden.actions.rescan import RescanRequest
+from ecr_warden.actions.sweep import SweepRequest
 
 
 class AdminRelease(ReleaseRequest):
@@ -50,10 +55,19 @@ class AdminEnforce(EnforceRequest):
     action: Literal["enforce"]
 
 
+class AdminReport(ReportRequest):
+    action: Literal["report"]
+
+
+class AdminSweep(SweepRequest):
+    action: Literal["sweep"]
+
+
 AdminRequest = Annotated[
-    AdminRelease | AdminQuarantine | AdminExempt | AdminRescan | AdminEnforce, Field(discriminator="action")
+    AdminRelease | AdminQuarantine | AdminExempt | AdminRescan | AdminEnforce | AdminReport | AdminSweep,
+    Field(discriminator="action"),
 ]
-ACTION_NAMES = ("release", "quarantine", "exempt", "rescan", "enforce")
+ACTION_NAMES = ("release", "quarantine", "exempt", "rescan", "enforce", "report", "sweep")
 
 
 class InvalidRequest(RequestRejected):
