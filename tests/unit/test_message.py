@@ -74,8 +74,8 @@ def test_slack_message_has_what_a_person_needs() -> None:
         "CVSS 9.8",
         "exploit available",
         "quarantined-cccc",
-        "ecr-warden release --repository ses-base/api-server",
-        "ecr-warden exempt --cve CVE-2024-6387",
+        "ecr-warden release --environment prod --region us-east-1 --repository ses-base/api-server",
+        "ecr-warden exempt add --environment prod --region us-east-1 --cve CVE-2024-6387",
         "console.aws.amazon.com/ecr/repositories/private/123456789012/ses-base/api-server",
     ):
         assert expected in text, expected
@@ -138,6 +138,8 @@ def test_sns_document_and_attributes() -> None:
 def test_commands_are_shell_quoted() -> None:
     commands = message.commands(decision(repository="a/b", top_findings=[Finding(id="GHSA-x;rm", severity="HIGH")]))
     assert "--cve 'GHSA-x;rm'" in commands["exempt"]
+    assert commands["exempt"].startswith("ecr-warden exempt add --environment ")
+    assert " --region " in commands["release"]
 
 
 def test_follow_up_lists_the_updates() -> None:

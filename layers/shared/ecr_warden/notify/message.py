@@ -135,13 +135,15 @@ def commands(detail: DecisionDetail) -> dict[str, str]:
     if detail.digest is None:
         return {}
     repo, digest = shlex.quote(detail.repository), shlex.quote(detail.digest)
+    # where the decision was made: a command copied from the message acts on that deployment, nowhere else
+    where = f"--environment {shlex.quote(detail.environment)} --region {shlex.quote(detail.region)}"
     result = {}
     if detail.status in ("QUARANTINED", "ARCHIVED", "TAGGED", "AUDITED"):
-        result["release"] = f"ecr-warden release --repository {repo} --digest {digest} --reason '…'"
+        result["release"] = f"ecr-warden release {where} --repository {repo} --digest {digest} --reason '…'"
     if detail.top_findings:
         cve = shlex.quote(detail.top_findings[0].id)
         result["exempt"] = (
-            f"ecr-warden exempt --cve {cve} --repository {repo} --digest {digest} "
+            f"ecr-warden exempt add {where} --cve {cve} --repository {repo} --digest {digest} "
             "--expires YYYY-MM-DD --reason '…' --approver you@example.com"
         )
     return result
