@@ -347,8 +347,11 @@ def test_rescan_starts_a_basic_scan_once_a_day(admin: Admin) -> None:
     assert result["result"] | {"message": ""} == {
         "scanner": "basic", "started": True, "digest": digest, "status": "IN_PROGRESS", "message": "",
     }  # fmt: skip
-    error = refused(admin, payload, "digest", "rejected")
-    assert "next is possible 2026-11-02T12:00:00Z" in error["message"]
+    again = admin.invoke(payload)["result"]  # within the day: not started, and it says so (not an error)
+    assert again["started"] is False
+    assert again["next_possible_at"] == "2026-11-02T12:00:00Z"
+    assert "not started" in again["message"]
+    assert admin.scans.started == 1
     admin.fakes.clock.advance(hours=24)
     assert admin.invoke(payload)["result"]["started"] is True
 

@@ -147,3 +147,30 @@ def test_the_call_lists_cover_every_write() -> None:
     assert ("store", "save", 2) in QUARANTINE_CALLS  # the announcement's debt is cleared
     assert ("exemptions", "record", 1) in QUARANTINE_CALLS
     assert ("exemptions", "add", 1) in EXEMPT_CALLS
+
+
+RESCAN = {"action": "rescan", "repository": REPOSITORY, "tag": "v2", "reason": "new feed", "by": "dave"}
+
+
+def _rescan_calls() -> list[tuple[str, str, int]]:
+    METHODS["scans"] = ("repository_arn", "scan_type", "start_scan", "last_scan")
+    return _calls(_image, RESCAN)
+
+
+RESCAN_CALLS = _rescan_calls()
+
+
+@pytest.mark.parametrize("call", RESCAN_CALLS, ids=[f"{p}.{m}#{n}" for p, m, n in RESCAN_CALLS])
+def test_rescan_fault_at_each_call_then_lambdas_retry(call: tuple[str, str, int]) -> None:
+    """A basic rescan (StartImageScan: once a day per image) failed at any call: the retry starts it at most once,
+    and the admin log has the request once."""
+    admin = Admin()
+    _image(admin)
+    _failing_once(admin, call)
+    with pytest.raises(FakeAwsError):
+        admin.invoke(RESCAN, REQUEST_ID)
+    admin.fakes.clock.advance(seconds=61)
+    result = admin.invoke(RESCAN, REQUEST_ID)
+    assert result["ok"] is True, result
+    assert admin.scans.started == 1
+    assert list(admin.exemptions.log) == [REQUEST_ID]

@@ -78,10 +78,18 @@ class Rescan(AdminAction[RescanRequest]):
         try:
             status = tools.scans.start_scan(repository, digest)
         except ScanLimitError:
+            # Not an error: the image was scanned within the day (maybe by this very request, whose first run
+            # failed after starting it), and that scan's result is decided on like any other.
             last_scan = tools.scans.last_scan(repository, digest)
             when = iso(last_scan + BASIC_SCAN_INTERVAL) if last_scan else "24 hours after its last scan"
-            raise RequestRejected(
-                "digest", f"{image}: ECR allows one basic scan per image per 24 hours; the next is possible {when}"
-            ) from None
+            message = (
+                f"{image}: not started: a basic scan ran {iso(last_scan) if last_scan else 'within the last day'} "
+                f"(ECR allows one per image per 24 hours; its result is decided like any scan); the next is "
+                f"possible {when}"
+            )
+            return {
+                "scanner": "basic", "started": False, "digest": digest, "next_possible_at": when,
+                "last_scan_started_at": iso(last_scan) if last_scan else None, "message": message,
+            }  # fmt: skip
         message = f"{image}: basic scan started ({status}); the gate decides on its result as on any scan"
         return {"scanner": "basic", "started": True, "digest": digest, "status": status, "message": message}
