@@ -48,6 +48,18 @@ def _info(digest: str, d: dict[str, Any]) -> ImageInfo:
     )
 
 
+def image_detail(ecr: Any, repository: str, image_id: dict[str, str]) -> dict[str, Any] | None:
+    """DescribeImages for one image (by digest or tag): its details, or None when the image or repository is gone."""
+    try:
+        details = ecr.describe_images(repositoryName=repository, imageIds=[image_id])
+    except Exception as exc:
+        if error_code(exc) in _GONE:
+            return None
+        raise
+    images = details.get("imageDetails") or []
+    return dict(images[0]) if images else None
+
+
 @dataclass
 class EcrRegistry:
     _client: Any = field(default=None)
@@ -58,15 +70,8 @@ class EcrRegistry:
         return self._client or client("ecr", self.scope)
 
     def describe(self, repository: str, digest: str) -> ImageInfo | None:
-        try:
-            details = self.ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])
-        except Exception as exc:
-            if error_code(exc) in _GONE:
-                return None
-            raise
-        if not details.get("imageDetails"):
-            return None
-        return _info(digest, details["imageDetails"][0])
+        detail = image_detail(self.ecr, repository, {"imageDigest": digest})
+        return _info(digest, detail) if detail is not None else None
 
     def manifest(self, repository: str, digest: str) -> Manifest | None:
         try:
@@ -135,14 +140,8 @@ class EcrRegistry:
 
     def digest_of(self, repository: str, tag: str) -> str | None:
         """The digest a tag points at now, or None."""
-        try:
-            details = self.ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])
-        except Exception as exc:
-            if error_code(exc) in _GONE:
-                return None
-            raise
-        images = details.get("imageDetails") or []
-        return str(images[0]["imageDigest"]) if images else None
+        detail = image_detail(self.ecr, repository, {"imageTag": tag})
+        return str(detail["imageDigest"]) if detail is not None else None
 
     def restore(self, repository: str, digest: str) -> None:
         """Back from ARCHIVE to STANDARD (ECR restores asynchronously, about 20 minutes)."""

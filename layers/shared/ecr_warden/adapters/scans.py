@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from ecr_warden.adapters.aws import client, error_code
+from ecr_warden.adapters.registry import image_detail
 from ecr_warden.admin.ports import Coverage, ScanLimitError
 from ecr_warden.domain.images import Scope
 
@@ -64,14 +65,8 @@ class EcrScans:
 
     def last_scan(self, repository: str, digest: str) -> datetime | None:
         """When the image's last basic scan completed, if ECR says."""
-        try:
-            details = self.ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])
-        except Exception as exc:
-            if error_code(exc) in _GONE:
-                return None
-            raise
-        images = details.get("imageDetails") or []
-        summary = (images[0].get("imageScanFindingsSummary") or {}) if images else {}
+        detail = image_detail(self.ecr, repository, {"imageDigest": digest})
+        summary = (detail.get("imageScanFindingsSummary") or {}) if detail else {}
         completed = summary.get("imageScanCompletedAt")
         return completed if isinstance(completed, datetime) else None
 
