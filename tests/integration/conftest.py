@@ -12,6 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from ecr_warden import runtime
+from ecr_warden.adapters import aws as aws_clients
 from ecr_warden.adapters.audit_store import DynamoAuditStore
 from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
 from ecr_warden.adapters.exemptions import DynamoExemptions
@@ -173,3 +175,32 @@ def aws() -> Iterator[Env]:
             client(name)
         counter.calls.clear()
         yield Env(outputs, clients, FakeEnhancedFindings(), counter, queue_url)
+
+
+# -- organization mode: member accounts on the same moto, reached through assumed roles --------------------------
+
+ROLE = "ecr-warden-member"
+
+
+def member_client(service: str, scope: Scope) -> Any:
+    """A client in a member account, as its own administrators (or ECR replication) would act there."""
+    sts = boto3.client("sts", region_name="us-east-1")
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{scope.account}:role/{ROLE}", RoleSessionName="test")[
+        "Credentials"
+    ]
+    return boto3.client(
+        service,
+        region_name=scope.region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+
+
+@pytest.fixture
+def organization(aws: Env) -> Iterator[Env]:
+    aws_clients.reset_clients()
+    runtime.forget_policy_sources()
+    yield aws
+    aws_clients.configure(None, None)  # the factory is module state: leave it single-account for other tests
+    aws_clients.reset_clients()

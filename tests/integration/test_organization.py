@@ -12,14 +12,10 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
-from ecr_warden import runtime
-from ecr_warden.adapters import aws as aws_clients
 from ecr_warden.adapters.audit_store import DynamoAuditStore
 from ecr_warden.contracts.decision import DecisionDetail
 from ecr_warden.domain.images import Scope
@@ -31,36 +27,11 @@ from ecr_warden_tools.local.images import image_manifest
 from tests.conftest import load_event
 from tests.events import ACCOUNT as CENTRAL
 from tests.events import CRITICAL
-from tests.integration.conftest import Env
+from tests.integration.conftest import ROLE, Env, member_client
 
-ROLE = "ecr-warden-member"
 SOURCE = Scope("210987654321", "ap-northeast-1")  # the member account where CI pushes
 REPLICA = Scope("987654321098", "us-west-2")  # the replication destination: another account, another region
 REPOSITORY = "ses-base/api-server"
-
-
-def member_client(service: str, scope: Scope) -> Any:
-    """A client in a member account, as its own administrators (or ECR replication) would act there."""
-    sts = boto3.client("sts", region_name="us-east-1")
-    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{scope.account}:role/{ROLE}", RoleSessionName="test")[
-        "Credentials"
-    ]
-    return boto3.client(
-        service,
-        region_name=scope.region,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
-
-
-@pytest.fixture
-def organization(aws: Env) -> Iterator[Env]:
-    aws_clients.reset_clients()
-    runtime.forget_policy_sources()
-    yield aws
-    aws_clients.configure(None, None)  # the factory is module state: leave it single-account for other tests
-    aws_clients.reset_clients()
 
 
 def settings(aws: Env) -> GateSettings:

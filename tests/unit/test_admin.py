@@ -458,4 +458,4 @@ def test_the_payload_is_a_discriminated_union_on_action() -> None:
     schema = TypeAdapter(AdminRequest).json_schema()
     assert schema["discriminator"]["propertyName"] == "action"
     mapping = sorted(schema["discriminator"]["mapping"])
-    assert mapping == ["enforce", "exempt", "quarantine", "release", "report", "rescan", "sweep"]
+    assert mapping == ["enforce", "exempt", "quarantine", "release", "report", "rescan", "run", "sweep"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ecr_warden import actions
+from ecr_warden.adapters.inventory import EcrInventory
 from ecr_warden.gate import entry as gate_entry
 from ecr_warden.repository_settings import actions as settings_actions
 from ecr_warden.repository_settings import entry as settings_entry
@@ -37,13 +38,15 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
     return {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
 
 
-def test_member_role_grants_exactly_what_the_gate_and_settings_guard_declare_for_a_registry() -> None:
+def test_member_role_grants_exactly_what_the_gate_settings_guard_and_runs_declare_for_a_registry() -> None:
     gate = _declared(gate_entry.ADAPTERS) | actions.permissions_of(*gate_entry.REMEDIATIONS)
     guard = _declared(settings_entry.ADAPTERS) | settings_actions.permissions(registry_level=False)
-    needed = {a for a in gate | guard if a.startswith(MEMBER_SERVICES)}
+    # the admin function's runs: reconcile (the guard's), sweep and report over a member's registry
+    runs = _declared((EcrInventory,)) | actions.permissions_of("sweep", "report")
+    needed = {a for a in gate | guard | runs if a.startswith(MEMBER_SERVICES)}
     granted = _actions(_statements(MEMBER["Resources"]["MemberRole"]))
     assert granted == needed, f"missing: {needed - granted}; more than needed: {granted - needed}"
-    central_only = {a for a in gate | guard if not a.startswith(MEMBER_SERVICES)}
+    central_only = {a for a in gate | guard | runs if not a.startswith(MEMBER_SERVICES)}
     assert central_only >= {"dynamodb:PutItem", "events:PutEvents", "sqs:SendMessage", "ssm:GetParameter"}
     assert not granted & central_only
 
@@ -153,3 +156,18 @@ def test_the_default_single_account_deployment_has_no_member_role_and_no_bus_pol
     variables = CENTRAL["Globals"]["Function"]["Environment"]["Variables"]
     assert organization.resolve(variables["MEMBER_ROLE_NAME"]) == "ecr-warden-member"
     assert organization.resolve(variables["WARDEN_ACCOUNT_ID"]) == "123456789012"
+
+
+def test_runs_reach_members_through_the_member_role_and_list_accounts_only_in_organization_mode() -> None:
+    from ecr_warden.adapters import organization
+
+    policy = CENTRAL["Resources"]["OrganizationRunsPolicy"]
+    assert policy["Condition"] == "OrganizationEnabled"
+    assert policy["Properties"]["Roles"] == [{"Ref": "AdminFunctionRole"}]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert _actions(statements) == {"sts:AssumeRole"} | organization.IAM_ACTIONS
+    [assume] = [s for s in statements if s["Action"] == ["sts:AssumeRole"]]
+    assert assume["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}
+    assert assume["Condition"]["StringEquals"]["aws:ResourceOrgID"] == {"Ref": "OrganizationId"}
+    outputs = CENTRAL["Outputs"]
+    assert outputs["AdminFunctionRoleArn"]["Condition"] == "OrganizationEnabled"

@@ -93,14 +93,31 @@ def test_admin_function_writes_only_governed_repositories_and_people_may_only_in
     assert len(writes) == 1
     assert "${GovernedRepositories}" in json.dumps(writes[0]["Resource"])
     props = FUNCTIONS["AdminFunction"]["Properties"]
-    # invoked by people and the CLI, and by one schedule: the daily read-only sweep (no event of any other kind)
-    (sweep,) = props["Events"].values()
-    assert sweep["Type"] == "ScheduleV2"
-    from ecr_warden.admin.requests import AdminSweep, parse
+    # invoked by people and the CLI, by two schedules (the daily read-only sweep; organization mode: the daily
+    # reconcile run) and by its own run queue's steps (no event of any other kind)
+    events = props["Events"]
+    assert set(events) == {"DailySweep", "DailyOrganizationReconcile", "RunSteps"}
+    from ecr_warden.admin.requests import AdminRun, AdminSweep, parse
 
-    request = parse(json.loads(sweep["Properties"]["Input"]))
+    sweep = events["DailySweep"]
+    assert sweep["Type"] == "ScheduleV2"
+    organization, single = sweep["Properties"]["Input"]["Fn::If"][1:]
+    request = parse(json.loads(single))
     assert isinstance(request, AdminSweep)
     assert (request.reason, request.by, request.follow, request.apply) == ("daily sweep", "schedule", True, False)
+    run = parse(json.loads(organization))
+    assert isinstance(run, AdminRun)
+    assert (run.operation, run.job, run.accounts, run.by) == ("start", "sweep", "organization", "schedule")
+    reconcile = events["DailyOrganizationReconcile"]["Properties"]
+    assert reconcile["State"] == {"Fn::If": ["OrganizationEnabled", "ENABLED", "DISABLED"]}
+    run = parse(json.loads(reconcile["Input"]))
+    assert isinstance(run, AdminRun)
+    assert (run.operation, run.job, run.accounts) == ("start", "reconcile", "organization")
+    steps = events["RunSteps"]
+    assert steps["Properties"]["Queue"] == {"Fn::GetAtt": ["RunQueue", "Arn"]}
+    assert steps["Properties"]["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "RunConcurrency"}
+    queue = TEMPLATE_DOC["Resources"]["RunQueue"]["Properties"]
+    assert queue["FifoQueue"] is True  # one message group per registry: one caller per registry at a time
     invoke_self = [s for s in _statements("AdminFunction") if "lambda:InvokeFunction" in s["Action"]]
     assert [s["Action"] for s in invoke_self] == [["lambda:InvokeFunction"]]
     assert invoke_self[0]["Resource"]["Fn::Sub"].endswith(":function:ecr-warden-${EnvironmentName}-admin")

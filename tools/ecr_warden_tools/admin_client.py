@@ -57,6 +57,7 @@ class AdminClient:
             audit_table_name=f"ecr-warden-{self.environment}-audit-v2",
             decision_bus_name=f"ecr-warden-{self.environment}",
             reconcile_queue_url=queue,
+            run_queue_url=queue.replace("-settings-reconcile", "-runs.fifo"),
             policy_parameter_name=f"/ecr-warden/{self.environment}/policy",
         )
         # STS verified who is calling: recorded as a verified identity, unlike a plain invoke's `by`

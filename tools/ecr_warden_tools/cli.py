@@ -753,6 +753,9 @@ def _admin_commands(sub: Any) -> None:
     sweep.add_argument("--apply", action="store_true", help="re-decide expired exemptions (not offered yet: refused)")
     sweep.add_argument("--limit", type=int, default=None, help="repositories per invocation (default 200)")
     _through_admin_function(sweep, cmd_sweep)
+    from ecr_warden_tools import runs_cli
+
+    runs_cli.commands(sub, _through_admin_function)
     _exempt_commands(sub)
     _operator_commands(sub)
 

@@ -102,3 +102,11 @@ class AdminSettings(FunctionSettings):
     audit_table_name: str = Field(alias="AUDIT_TABLE_NAME", min_length=1)
     decision_bus_name: str = Field(alias="DECISION_BUS_NAME", min_length=1)
     reconcile_queue_url: str = Field(alias="RECONCILE_QUEUE_URL", min_length=1)
+    # runs over many registries (ecr_warden.runs): the FIFO run queue, and the regions a run covers by default
+    # (comma-separated; empty: the function's own region)
+    run_queue_url: str | None = Field(None, alias="RUN_QUEUE_URL")
+    run_regions: str = Field("", alias="RUN_REGIONS", pattern=r"^$|^[a-z]{2}(-[a-z]+)+-\d(, *[a-z]{2}(-[a-z]+)+-\d)*$")
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(r.strip() for r in self.run_regions.split(",") if r.strip())

@@ -12,6 +12,7 @@ id, and every action finishes what an interrupted run left undone."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from ecr_warden.adapters.inventory import EcrInventory
 from ecr_warden.adapters.policy_source import SsmPolicySource
 from ecr_warden.adapters.registry import EcrRegistry
 from ecr_warden.adapters.repository_settings import DynamoSettingsAudit, EcrSettingsRegistry, SqsFanOut
+from ecr_warden.adapters.runs import DynamoRunProgress, SqsRunQueue, unreachable
 from ecr_warden.adapters.scans import EcrScans
 from ecr_warden.admin.ports import AdminTools
 from ecr_warden.admin.requests import InvalidRequest, parse
@@ -41,7 +43,9 @@ from ecr_warden.observability import MetricUnit, logger, metrics
 from ecr_warden.repository_settings.context import SettingsContext
 from ecr_warden.repository_settings.ports import SettingsPorts
 from ecr_warden.repository_settings.service import SettingsGuard
-from ecr_warden.runtime import policy_source
+from ecr_warden.runs.ports import RunPorts
+from ecr_warden.runs.service import RunEngine, RunTools
+from ecr_warden.runtime import connect_accounts, policy_source
 from ecr_warden.settings import AdminSettings
 
 # Every adapter the admin function is wired with, and the remediation actions it runs; its IAM is what these declare,
@@ -59,22 +63,26 @@ ADAPTERS = (
     SqsFanOut,
     EcrInventory,
     LambdaContinuation,
+    SqsRunQueue,
 )
-REMEDIATIONS = ("release", "quarantine", "exempt", "rescan", "enforce", "report", "sweep")
+REMEDIATIONS = ("release", "quarantine", "exempt", "rescan", "enforce", "report", "sweep", "run")
 
 ToolsFactory = Callable[[AdminSettings, str, str, str, bool], AdminTools]
 
 
 def build_tools(settings: AdminSettings, account: str, request_id: str, by: str, verified: bool) -> AdminTools:
+    """The admin tools acting in `account` and the settings' region: in organization mode another account's
+    registry is reached through the member role (a run's batch step), records stay in the central table."""
     scope = Scope(account, settings.region)
+    remote = scope if connect_accounts(settings) else None
     policy = policy_source(settings).get()
     exemptions = DynamoExemptions(settings.audit_table_name, scope)
     ctx = GateContext(
         policy=policy, mode=settings.mode, account=account, region=settings.region, environment=settings.environment
     )
     ports = Ports(
-        registry=EcrRegistry(),
-        enhanced=InspectorFindings(),
+        registry=EcrRegistry(scope=remote),
+        enhanced=InspectorFindings(scope=remote),
         store=DynamoAuditStore(settings.audit_table_name, scope),
         announcer=EventBridgeAnnouncer(settings.decision_bus_name),
         exemptions=exemptions,
@@ -95,7 +103,7 @@ def build_tools(settings: AdminSettings, account: str, request_id: str, by: str,
             governed_repositories=settings.governed_repositories,
         )
         guard_ports = SettingsPorts(
-            registry=EcrSettingsRegistry(),
+            registry=EcrSettingsRegistry(scope=remote),
             audit=DynamoSettingsAudit(settings.audit_table_name, scope),
             announcer=EventBridgeAnnouncer(settings.decision_bus_name),
             fan_out=SqsFanOut(settings.reconcile_queue_url),
@@ -106,7 +114,7 @@ def build_tools(settings: AdminSettings, account: str, request_id: str, by: str,
     return AdminTools(
         gate=ScanGate(ctx, ports),
         exemptions=exemptions,
-        scans=EcrScans(),
+        scans=EcrScans(scope=remote),
         settings_guard=settings_guard,
         request_id=request_id,
         by=by,
@@ -116,7 +124,27 @@ def build_tools(settings: AdminSettings, account: str, request_id: str, by: str,
         account=account,
         region=settings.region,
         continuation=LambdaContinuation(own) if own else None,
+        runs=run_tools(settings),
     )
+
+
+def run_tools(settings: AdminSettings) -> RunTools | None:
+    if not settings.run_queue_url:
+        return None
+    organization = connect_accounts(settings)
+    directory = None
+    if organization:
+        from ecr_warden.adapters.organization import OrganizationsDirectory
+
+        directory = OrganizationsDirectory()
+    ports = RunPorts(
+        queue=SqsRunQueue(settings.run_queue_url),
+        progress=DynamoRunProgress(settings.audit_table_name),
+        lister=lambda scope: EcrInventory(settings.audit_table_name, scope),
+        directory=directory,
+        unreachable=unreachable,
+    )
+    return RunTools(RunEngine(ports), settings.regions, organization)
 
 
 def process(
@@ -168,3 +196,43 @@ def _error(kind: str, field: str, message: str) -> dict[str, Any]:
     logger.warning("admin request refused", error_type=kind, field=field, error=message)
     metrics.add_metric(name="AdminRequestsRefused", unit=MetricUnit.Count, value=1)
     return {"ok": False, "error": {"type": kind, "field": field, "message": message}}
+
+
+def process_run_steps(
+    raw: dict[str, Any], settings: AdminSettings, account: str, tools_factory: ToolsFactory = build_tools
+) -> dict[str, Any]:
+    """Run-queue messages (ecr_warden.runs): each step in its own registry's account and region. A malformed
+    message is parked once in the dead-letter queue; a step that fails is reported for its record alone, so SQS
+    retries it (its progress is counted once, when it finishes) and then moves it to the run's dead-letter queue,
+    from which a redrive resumes the run."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from ecr_warden.contracts.parsing import validate_model
+    from ecr_warden.runs.jobs import work
+    from ecr_warden.runs.model import RunStep
+    from ecr_warden.runtime import reject
+
+    runs = run_tools(settings)
+    if runs is None:
+        raise PermanentError("run steps arrived, but RUN_QUEUE_URL is not set")
+
+    def one(record: SQSRecord) -> str:
+        try:
+            step = validate_model(RunStep, json.loads(record.body), what="run step")
+        except (ValueError, PermanentError) as error:
+            permanent = error if isinstance(error, PermanentError) else PermanentError(f"not JSON: {error}")
+            reject({"run-step": record.body}, permanent, settings, None)
+            return "rejected"
+        logger.append_keys(run_id=step.run_id, run_scope=step.group)
+
+        def in_scope(step: RunStep) -> Any:
+            scoped = settings.in_region(step.region)
+            return work(step, tools_factory(scoped, step.account, f"{step.run_id}#{step.key}", step.run_id, False))
+
+        result = runs.engine.step(step, in_scope)
+        metrics.add_metric(name="RunStepsDone", unit=MetricUnit.Count, value=1)
+        return result
+
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return dict(process_partial_response(event=raw, record_handler=one, processor=processor))

@@ -15,6 +15,7 @@ from ecr_warden.policy.model import Exemption, Policy
 if TYPE_CHECKING:
     from ecr_warden.gate.dispatch import ScanGate
     from ecr_warden.repository_settings.service import SettingsGuard
+    from ecr_warden.runs.service import RunTools
 
 ANY_DIGEST = "*"
 
@@ -226,6 +227,7 @@ class AdminTools:
     account: str = ""
     region: str = ""
     continuation: Continuation | None = None  # None outside Lambda (the CLI in-process): no self-invocation
+    runs: RunTools | None = None  # `run`: None when the deployment has no run queue
 
     @property
     def policy(self) -> Policy:

@@ -13,6 +13,9 @@ first field at fault; nothing is read or written before that.
     {"action": "report",     ["repository": R,] ["next_token": T,] ["limit": 200,] ["price_per_gb_month": 0.10,]
         "by": ...}
     {"action": "sweep",      ["next_token": T,] ["limit": 200,] ["reason": ...,] "by": ...}
+    {"action": "run", "operation": "start", "job": "reconcile" | "sweep" | "report", ["accounts": "self" |
+        "organization" | [ids],] ["regions": [...],] "by": ...}
+    {"action": "run", "operation": "status", "run_id": ..., ["rows": 50,] "by": ...}
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ecr_warden.actions.registry import RequestRejected, Who, Why
 from ecr_warden.actions.release import ReleaseRequest
 from ecr_warden.actions.report import ReportRequest
 from ecr_warden.actions.rescan import RescanRequest
+from ecr_warden.actions.run import RunRequest
 from ecr_warden.actions.sweep import SweepRequest
 
 
@@ -63,11 +67,15 @@ class AdminSweep(SweepRequest):
     action: Literal["sweep"]
 
 
+class AdminRun(RunRequest):
+    action: Literal["run"]
+
+
 AdminRequest = Annotated[
-    AdminRelease | AdminQuarantine | AdminExempt | AdminRescan | AdminEnforce | AdminReport | AdminSweep,
+    AdminRelease | AdminQuarantine | AdminExempt | AdminRescan | AdminEnforce | AdminReport | AdminSweep | AdminRun,
     Field(discriminator="action"),
 ]
-ACTION_NAMES = ("release", "quarantine", "exempt", "rescan", "enforce", "report", "sweep")
+ACTION_NAMES = ("release", "quarantine", "exempt", "rescan", "enforce", "report", "sweep", "run")
 
 
 class InvalidRequest(RequestRejected):

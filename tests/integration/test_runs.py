@@ -1,0 +1,189 @@
+"""Runs over many registries (ecr_warden.runs) on moto in-process, in organization mode: the central admin
+function starts a run over two member accounts x two regions; the run queue (FIFO, template.yaml's) is drained
+step by step through the function's own entry, each step acting in its registry through the member role. The run's
+progress counts every step once, also when SQS delivers a step again."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ecr_warden.adapters import aws as aws_clients
+from ecr_warden.admin import entry as admin_entry
+from ecr_warden.domain.images import Scope
+from ecr_warden.settings import AdminSettings
+from tests.events import ACCOUNT as CENTRAL
+from tests.integration.conftest import ROLE, Env, member_client
+
+MEMBERS = ("210987654321", "987654321098")
+REGIONS = ("us-east-1", "us-west-2")
+SCOPES = [Scope(a, r) for a in MEMBERS for r in REGIONS]
+
+
+def settings(aws: Env) -> AdminSettings:
+    return AdminSettings.from_env({
+        "AWS_REGION": "us-east-1",
+        "WARDEN_ENVIRONMENT": "dev",
+        "WARDEN_MODE": "enforce",
+        "AUDIT_TABLE_NAME": aws.outputs["AuditTableName"],
+        "DECISION_BUS_NAME": aws.outputs["DecisionBusName"],
+        "POLICY_PARAMETER_NAME": aws.outputs["PolicyParameterName"],
+        "RECONCILE_QUEUE_URL": aws.outputs["SettingsReconcileQueueUrl"],
+        "RUN_QUEUE_URL": aws.outputs["RunQueueUrl"],
+        "RUN_REGIONS": ",".join(REGIONS),
+        "MEMBER_ROLE_NAME": ROLE,
+        "WARDEN_ACCOUNT_ID": CENTRAL,
+    })  # fmt: skip
+
+
+@pytest.fixture
+def estate(organization: Env) -> Iterator[Env]:
+    """30 repositories in each member registry (two batches each), MUTABLE and without lifecycle policy."""
+    for scope in SCOPES:
+        ecr = member_client("ecr", scope)
+        for n in range(30):
+            ecr.create_repository(repositoryName=f"ses-base/svc-{n:02d}", imageTagMutability="MUTABLE")
+    return organization
+
+
+def ask(aws: Env, **payload: Any) -> dict[str, Any]:
+    answer = admin_entry.process({"by": "alice", **payload}, settings(aws), account=CENTRAL)
+    assert answer["ok"], answer
+    return dict(answer["result"])
+
+
+def drain(aws: Env, again: int | None = None, plain: bool = False) -> list[dict[str, Any]]:
+    """Lambda's SQS source, one message per invocation: every step until the queue is empty. `again`: deliver
+    that step (by position) a second time after it was processed, as SQS may."""
+    sqs, url = aws.clients["sqs"], aws.outputs["RunQueueUrl"]
+    done: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"]).get("Messages")
+        if not messages:
+            return done
+        (message,) = messages
+        record = {"messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+                  "attributes": message["Attributes"], "messageAttributes": {}, "md5OfBody": message["MD5OfBody"],
+                  "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:runs.fifo",
+                  "awsRegion": "us-east-1"}  # fmt: skip
+        times = 2 if again == len(done) else 1
+        for _ in range(times):
+            run_settings = settings(aws)
+            if plain:  # a single-account deployment
+                run_settings = run_settings.model_copy(update={"member_role_name": "", "run_regions": ""})
+            result = admin_entry.process_run_steps({"Records": [record]}, run_settings, account=CENTRAL)
+            assert result == {"batchItemFailures": []}, result
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        done.append(json.loads(message["Body"]))
+
+
+def test_a_sweep_run_covers_every_member_registry_one_step_per_group_and_counts_each_once(estate: Env) -> None:
+    aws = estate
+    started = ask(aws, action="run", operation="start", job="sweep", accounts=list(MEMBERS), reason="weekly")
+    assert (started["registries"], started["queued"], started["new"]) == (4, 4, True)
+    steps = drain(aws, again=5)  # one batch step delivered twice
+    assert sorted({(s["account"], s["region"]) for s in steps}) == sorted((s.account, s.region) for s in SCOPES)
+    assert sum(1 for s in steps if s["kind"] == "list") == 4
+    assert sum(1 for s in steps if s["kind"] == "batch") == 8  # 30 repositories: 25 + 5, per registry
+
+    status = ask(aws, action="run", operation="status", run_id=started["run_id"], rows=500)
+    assert status["state"] == "done"
+    assert status["registries"] == {"total": 4, "listed": 4, "failed": 0, "pending": 0}
+    assert status["batches"] == {"queued": 8, "done": 8, "pending": 0}
+    assert status["repositories"] == {"listed": 120, "done": 120, "worked_on": 120}
+    assert status["counts"] == {"drift": 120}  # MUTABLE, no lifecycle policy: the default profile's drift
+    drift = [r for r in status["rows"] if r["kind"] == "drift"]
+    assert len(drift) == 120
+    assert {(r["account"], r["region"]) for r in drift} == {(s.account, s.region) for s in SCOPES}
+    # read-only: nothing changed in the members' registries
+    repository = member_client("ecr", SCOPES[0]).describe_repositories(repositoryNames=["ses-base/svc-00"])
+    assert repository["repositories"][0]["imageTagMutability"] == "MUTABLE"
+
+
+def test_a_reconcile_run_brings_every_member_registry_into_line_through_the_member_role(estate: Env) -> None:
+    aws = estate
+    started = ask(aws, action="run", operation="start", job="reconcile", accounts=list(MEMBERS))
+    drain(aws)
+    status = ask(aws, action="run", operation="status", run_id=started["run_id"])
+    assert status["state"] == "done"
+    assert status["counts"] == {"enforced": 120}
+    for scope in SCOPES:
+        found = member_client("ecr", scope).describe_repositories()["repositories"]
+        assert {r["imageTagMutability"] for r in found} == {"IMMUTABLE"}, scope
+
+
+def test_a_retried_start_queues_nothing_new(estate: Env) -> None:
+    aws = estate
+    payload = {
+        "action": "run",
+        "operation": "start",
+        "job": "report",
+        "accounts": [MEMBERS[0]],
+        "regions": ["us-east-1"],
+    }
+    first = admin_entry.process({"by": "alice", **payload}, settings(aws), account=CENTRAL, request_id="req-1")
+    again = admin_entry.process({"by": "alice", **payload}, settings(aws), account=CENTRAL, request_id="req-1")
+    assert first["result"]["new"] is True
+    assert again["result"]["new"] is False
+    steps = drain(aws)
+    assert sum(1 for s in steps if s["kind"] == "list") == 1  # SQS deduplicated the second list step
+    status = ask(aws, action="run", operation="status", run_id=first["result"]["run_id"], rows=50)
+    assert status["state"] == "done"
+    assert status["counts"]["repositories"] == 30
+    assert {r["account"] for r in status["rows"]} == {MEMBERS[0]}
+
+
+def test_the_organizations_accounts_are_the_default_scope_of_an_organization_run(organization: Env) -> None:
+    aws = organization
+    organizations = aws_clients.client("organizations")
+    organizations.create_organization(FeatureSet="ALL")
+    created = organizations.create_account(AccountName="member", Email="member@example.com")
+    member = created["CreateAccountStatus"]["AccountId"]
+    started = ask(aws, action="run", operation="start", job="sweep", accounts="organization")
+    assert started["registries"] == 2 * len(REGIONS)  # the central (management) account and the member
+    status = ask(aws, action="run", operation="status", run_id=started["run_id"])
+    assert status["registries"]["total"] == 4
+    steps = drain(aws)
+    assert {s["account"] for s in steps} == {CENTRAL, member}
+
+
+def test_a_single_account_deployment_refuses_other_accounts_and_regions(aws: Env) -> None:
+    plain = settings(aws).model_copy(update={"member_role_name": "", "run_regions": ""})
+    for extra, field in (({"accounts": ["210987654321"]}, "accounts"), ({"regions": ["us-west-2"]}, "regions"),
+                         ({"accounts": "organization"}, "accounts")):  # fmt: skip
+        answer = admin_entry.process({"action": "run", "operation": "start", "job": "sweep", "by": "a", **extra}, plain,
+                                     account=CENTRAL)  # fmt: skip
+        assert answer["ok"] is False, answer
+        assert answer["error"]["field"] == field, answer
+    answer = admin_entry.process({"action": "run", "operation": "start", "job": "sweep", "by": "a"}, plain,
+                                 account=CENTRAL)  # fmt: skip
+    assert answer["ok"]
+    assert answer["result"]["registries"] == 1
+
+
+def test_cli_run_start_then_status_until_done(aws: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI in-process (break-glass: the caller's own credentials, this account and region only)."""
+    from ecr_warden_tools.cli import main
+
+    aws_clients.reset_clients()
+    aws.ecr.create_repository(repositoryName="ses-base/loose", imageTagMutability="MUTABLE")
+    common = ["--by", "lead", "--in-process", "--region", "us-east-1"]
+    assert main(["run", "start", "sweep", "--reason", "audit week", *common]) == 0
+    printed = capsys.readouterr()
+    run_id = printed.out.split()[1].rstrip(":")
+    assert printed.out.startswith(f"run {run_id}: sweep over 1 registries queued")
+    assert f"ecr-warden run status {run_id} --wait" in printed.err
+    assert main(["run", "status", run_id, *common]) == 4  # nothing has worked on it yet
+    assert "1 step(s) not counted yet" in capsys.readouterr().err
+    drain(aws, plain=True)
+    assert main(["run", "status", run_id, *common]) == 0
+    out = capsys.readouterr().out
+    assert "done" in out
+    assert f"drift              {CENTRAL}/us-east-1 ses-base/loose" in out
+    assert main(["run", "start", "sweep", "--reason", "audit", "--accounts", "210987654321", *common]) == 1
+    assert "single-account deployment" in capsys.readouterr().err
+    assert main(["run", "status", "nope", *common]) == 1
+    assert "no run nope" in capsys.readouterr().err
