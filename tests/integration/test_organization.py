@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 
 from ecr_warden.adapters.audit_store import DynamoAuditStore
+from ecr_warden.admin import entry as admin_entry
 from ecr_warden.contracts.decision import DecisionDetail
 from ecr_warden.domain.images import Scope
 from ecr_warden.gate import entry
 from ecr_warden.gate.dispatch import ScanGate
 from ecr_warden.notify import message
-from ecr_warden.settings import GateSettings
+from ecr_warden.settings import AdminSettings, GateSettings
 from ecr_warden_tools.local.images import image_manifest
 from tests.conftest import load_event
 from tests.events import ACCOUNT as CENTRAL
@@ -154,3 +155,57 @@ def test_a_forwarded_event_naming_no_real_region_is_rejected_not_acted_on(organi
     outcome = entry.process(raw, settings(aws), lambda s, a: pytest.fail("no gate for a forged region"))
     assert outcome["status"] == "rejected"
     assert "region" in outcome["error"]
+
+
+def admin_settings(aws: Env) -> AdminSettings:
+    return AdminSettings.from_env({
+        "AWS_REGION": "us-east-1", "WARDEN_ENVIRONMENT": "dev", "WARDEN_MODE": "enforce",
+        "AUDIT_TABLE_NAME": aws.outputs["AuditTableName"], "DECISION_BUS_NAME": aws.outputs["DecisionBusName"],
+        "POLICY_PARAMETER_NAME": aws.outputs["PolicyParameterName"],
+        "RECONCILE_QUEUE_URL": aws.outputs["SettingsReconcileQueueUrl"],
+        "MEMBER_ROLE_NAME": ROLE, "WARDEN_ACCOUNT_ID": CENTRAL,
+    })  # fmt: skip
+
+
+def test_the_central_admin_function_releases_a_members_copy_in_its_own_account_and_region(organization: Env) -> None:
+    """What a Slack message's command does: release acts in the registry the decision names, nowhere else."""
+    aws = organization
+    digest = push_copy(SOURCE)
+    push_copy(REPLICA)
+    aws.enhanced.findings[(REPOSITORY, digest)] = list(CRITICAL)
+
+    def gate_factory(gate_settings: GateSettings, account: str) -> ScanGate:
+        gate = entry.build_gate(gate_settings, account)
+        gate.ports.enhanced = aws.enhanced
+        return gate
+
+    for copy_of in (SOURCE, REPLICA):
+        entry.process(scan_event(copy_of, digest), settings(aws), gate_factory)
+    release = {"action": "release", "repository": REPOSITORY, "digest": digest, "reason": "false positive SEC-1",
+               "by": "alice", "account": SOURCE.account, "region": SOURCE.region}  # fmt: skip
+    answer = admin_entry.process(release, admin_settings(aws), account=CENTRAL)
+    assert answer["ok"], answer
+    assert (answer["account"], answer["region"]) == (SOURCE.account, SOURCE.region)
+    assert answer["result"]["outcome"] == "released"
+    quarantine_tag = f"quarantined-{digest.removeprefix('sha256:')[:12]}"
+    assert tags(SOURCE, digest) == ["v1.2.3"]
+    assert tags(REPLICA, digest) == [quarantine_tag]  # the other copy has its own record: released separately
+    record = DynamoAuditStore(aws.outputs["AuditTableName"], SOURCE, aws.clients["dynamodb"]).get(REPOSITORY, digest)
+    assert record is not None
+    assert str(record.status) == "RELEASED"
+
+    # the same request without account/region acts in the deployment's own registry, which has no such image
+    answer = admin_entry.process({**release, "account": None, "region": None}, admin_settings(aws), account=CENTRAL)
+    assert answer["ok"] is False
+    assert answer["error"]["type"] == "rejected", answer
+
+
+def test_a_single_account_admin_function_refuses_another_registry(aws: Env) -> None:
+    plain = admin_settings(aws).model_copy(update={"member_role_name": ""})
+    base = {"action": "exempt", "operation": "list", "by": "alice"}
+    for extra, field in (({"account": SOURCE.account}, "account"), ({"region": "us-west-2"}, "region"),
+                         ({"account": "12"}, "account"), ({"region": "evil.example.com"}, "region")):  # fmt: skip
+        answer = admin_entry.process({**base, **extra}, plain, account=CENTRAL)
+        assert answer["ok"] is False, extra
+        assert answer["error"]["field"] == field, answer
+    assert admin_entry.process({**base, "account": CENTRAL, "region": "us-east-1"}, plain, account=CENTRAL)["ok"]

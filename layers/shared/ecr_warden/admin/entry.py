@@ -32,7 +32,7 @@ from ecr_warden.adapters.repository_settings import DynamoSettingsAudit, EcrSett
 from ecr_warden.adapters.runs import DynamoRunProgress, SqsRunQueue, unreachable
 from ecr_warden.adapters.scans import EcrScans
 from ecr_warden.admin.ports import AdminTools
-from ecr_warden.admin.requests import InvalidRequest, parse
+from ecr_warden.admin.requests import InvalidRequest, parse, split_target
 from ecr_warden.admin.service import AdminService
 from ecr_warden.domain.images import Scope
 from ecr_warden.errors import EventValidationError, PermanentError
@@ -159,9 +159,12 @@ def process(
     `verified_identity`: the caller's IAM identity when the invocation path verified it (never for plain invoke)."""
     request_id = request_id or str(uuid.uuid4())
     try:
+        payload, target_account, target_region = split_target(payload)
         request = parse(payload)
+        settings, account = _acting_in(settings, account, target_account, target_region)
         by = verified_identity or request.by
-        logger.append_keys(admin_action=request.action, admin_request_id=request_id)
+        logger.append_keys(admin_action=request.action, admin_request_id=request_id, account=account,
+                           region=settings.region)  # fmt: skip
         logger.info("admin request", by=by, by_verified=verified_identity is not None)
         tools = tools_factory(settings, account, request_id, by, verified_identity is not None)
         result = AdminService(tools).handle(request)
@@ -186,10 +189,25 @@ def process(
     return {
         "ok": True,
         "action": request.action,
+        "account": account,
+        "region": settings.region,
         "request_id": request_id,
         "requested_by": {"identity": by, "verified": verified_identity is not None},
         "result": result,
     }
+
+
+def _acting_in(settings: AdminSettings, own: str, account: str | None, region: str | None) -> tuple[AdminSettings, str]:
+    """The settings and account a request acts with: the deployment's own, or (organization mode) the registry
+    it names, reached through the member role there."""
+    account, region = account or own, region or settings.region
+    if (account, region) == (own, settings.region):
+        return settings, own
+    if not settings.member_role_name:
+        field = "account" if account != own else "region"
+        raise InvalidRequest(field, f"a single-account deployment acts in {own}/{settings.region} only "
+                             "(organization mode: deploy with OrganizationId, docs/ORGANIZATION.md)")  # fmt: skip
+    return settings.in_region(region), account
 
 
 def _error(kind: str, field: str, message: str) -> dict[str, Any]:

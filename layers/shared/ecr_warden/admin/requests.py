@@ -16,10 +16,14 @@ first field at fault; nothing is read or written before that.
     {"action": "run", "operation": "start", "job": "reconcile" | "sweep" | "report", ["accounts": "self" |
         "organization" | [ids],] ["regions": [...],] "by": ...}
     {"action": "run", "operation": "status", "run_id": ..., ["rows": 50,] "by": ...}
+
+Organization mode: any request but `run` may name the registry it acts in, `"account": "210987654321",
+"region": "ap-northeast-1"` (the image's, as decisions name it); default: the deployment's own.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -80,6 +84,24 @@ ACTION_NAMES = ("release", "quarantine", "exempt", "rescan", "enforce", "report"
 
 class InvalidRequest(RequestRejected):
     """The payload itself is invalid (not the state it meets)."""
+
+
+_ACCOUNT = re.compile(r"\d{12}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+
+
+def split_target(payload: Any) -> tuple[Any, str | None, str | None]:
+    """The registry a request acts in (organization mode: `account` and `region`, the image's), taken out of the
+    payload; None where the request doesn't say (the deployment's own). `run` names its registries itself."""
+    if not isinstance(payload, dict) or payload.get("action") == "run":
+        return payload, None, None
+    rest = {k: v for k, v in payload.items() if k not in ("account", "region")}
+    account, region = payload.get("account"), payload.get("region")
+    if account is not None and not (isinstance(account, str) and _ACCOUNT.fullmatch(account)):
+        raise InvalidRequest("account", "a 12-digit AWS account id")
+    if region is not None and not (isinstance(region, str) and _REGION.fullmatch(region)):
+        raise InvalidRequest("region", "an AWS region name, e.g. ap-northeast-1")
+    return rest, account, region
 
 
 @cache
