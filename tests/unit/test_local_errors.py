@@ -10,6 +10,7 @@ import botocore.session
 import pytest
 from botocore.parsers import create_parser
 
+from ecr_warden.domain.images import Scope
 from ecr_warden_tools.local.server import LocalAwsApp
 
 ECR_SCOPE = "AWS4-HMAC-SHA256 Credential=testing/20261128/us-east-1/ecr/aws4_request, SignedHeaders=host"
@@ -17,6 +18,8 @@ SQS_SCOPE = "AWS4-HMAC-SHA256 Credential=testing/20261128/us-east-1/sqs/aws4_req
 
 
 class _Stack:
+    central = Scope("123456789012", "us-east-1")  # where unsigned calls go
+
     def __init__(self) -> None:
         self.lines: list[str] = []
 

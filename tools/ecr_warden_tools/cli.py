@@ -105,6 +105,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         slack_webhook_url=webhook,
         parameters=parameters,
         echo=lambda line: print(line, flush=True),
+        accounts=args.accounts,
+        regions=args.regions,
     )
     try:
         stack.start()
@@ -123,6 +125,10 @@ def cmd_local(args: argparse.Namespace) -> int:
     try:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        if args.accounts > 1 or args.regions > 1:
+            from ecr_warden_tools.local.organization import describe
+
+            describe(stack.organization, stack.endpoint_url, lambda line: print(line, flush=True))
         _print_ready(stack)
         while not stopped.wait(3600):
             pass
@@ -273,6 +279,16 @@ def cmd_push(args: argparse.Namespace) -> int:
         )
     seed = args.seed or f"{args.repository}:{args.tag}:{time.time_ns()}"
     try:
+        if args.account:  # a member of the local organization: as its admins do, through the access role
+            role = f"arn:aws:iam::{args.account}:role/OrganizationAccountAccessRole"
+            sts = session.client("sts", endpoint_url=args.endpoint_url)
+            assumed = sts.assume_role(RoleArn=role, RoleSessionName="ecr-warden-push")["Credentials"]
+            session = boto3.Session(
+                region_name=args.region,
+                aws_access_key_id=assumed["AccessKeyId"],
+                aws_secret_access_key=assumed["SecretAccessKey"],
+                aws_session_token=assumed["SessionToken"],
+            )
         pushed = session.client("ecr", endpoint_url=args.endpoint_url).put_image(
             repositoryName=args.repository,
             imageManifest=image_manifest(seed),
@@ -285,7 +301,8 @@ def cmd_push(args: argparse.Namespace) -> int:
     except BotoCoreError as exc:
         return _fail(f"push {args.repository}:{args.tag} to {args.endpoint_url}: {exc}")
     digest = pushed["image"]["imageId"]["imageDigest"]
-    print(f"pushed {args.repository}:{args.tag} as {digest} (seed {seed!r})")
+    where = f" in {args.account}/{args.region}" if args.account else ""
+    print(f"pushed {args.repository}:{args.tag}{where} as {digest} (seed {seed!r})")
     return 0
 
 
@@ -297,6 +314,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         "fixture": args.fixture,
         "scanner": args.scanner,
         "findings_lag": args.findings_lag,
+        "account": args.account,
+        "region": args.region,
     }
     try:
         result = _post(args.endpoint_url, "/_ecr_warden/scan", body)
@@ -573,6 +592,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from ecr_warden import __version__
+    from ecr_warden_tools.local.scopes import MAX_ACCOUNTS, REGIONS, account_argument, count_argument
 
     parser = argparse.ArgumentParser(prog="ecr-warden", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ecr-warden {__version__}")
@@ -580,7 +600,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     local = sub.add_parser("local", help="run the embedded local AWS stack in the foreground")
     local.add_argument("--port", type=_port(1), default=4566, help="1..65535 (default 4566)")
-    local.add_argument("--region", default="us-east-1")
+    local.add_argument("--region", default="us-east-1", help="the central region (default us-east-1)")
+    local.add_argument(
+        "--accounts",
+        type=count_argument("accounts", MAX_ACCOUNTS),
+        default=1,
+        help=f"1..{MAX_ACCOUNTS}: more than 1 emulates an AWS Organization (the central account and members)",
+    )
+    local.add_argument(
+        "--regions",
+        type=count_argument("regions", len(REGIONS)),
+        default=1,
+        help=f"1..{len(REGIONS)}: registries in the central region, then {', '.join(REGIONS[1:4])}, ...",
+    )
     local.add_argument(
         "--slack-webhook-url-file",
         type=Path,
@@ -627,6 +659,11 @@ def build_parser() -> argparse.ArgumentParser:
         "image; default: a new image each time",
     )
     push.add_argument("--region", default="us-east-1")
+    push.add_argument(
+        "--account",
+        type=account_argument,
+        help="a member account of `ecr-warden local --accounts N` (pushed with credentials assumed into it)",
+    )
     push.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
     push.set_defaults(func=cmd_push)
 
@@ -644,6 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="list the findings only this long after the scan-complete event (as AWS may)",
     )
+    scan.add_argument("--account", type=account_argument, help="the image's account (default: the central one)")
+    scan.add_argument("--region", help="the image's region (default: the stack's central region)")
     scan.add_argument("--endpoint-url", default=DEFAULT_ENDPOINT)
     scan.set_defaults(func=cmd_scan)
 

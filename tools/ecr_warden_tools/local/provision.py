@@ -24,7 +24,18 @@ NOT_NEEDED_LOCALLY = frozenset(
         "AWS::IAM::ManagedPolicy",
         "AWS::Lambda::Permission",
         "AWS::Logs::LogGroup",
+        # who may put events on the default bus: the local stack forwards member events itself (stack.py)
+        "AWS::Events::EventBusPolicy",
     }
+)
+# Queue properties that change what a consumer sees locally (FIFO ordering and deduplication among them).
+_QUEUE_ATTRIBUTES = (
+    "MessageRetentionPeriod",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
 )
 
 
@@ -48,6 +59,8 @@ class QueueSource:
     queue_arn: str
     batch_size: int
     report_failures: bool
+    event_id: str = ""  # the SAM event's logical id
+    max_concurrency: int = 1  # ScalingConfig.MaximumConcurrency: batches in flight at once (Lambda: 2..1000)
 
 
 @dataclass(frozen=True)
@@ -201,8 +214,9 @@ class Provisioner:
         self.resolver.refs[logical_id] = arn
 
     def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
-        name = props.get("QueueName") or f"local-{logical_id}"
-        attributes = {key: str(props[key]) for key in ("MessageRetentionPeriod", "VisibilityTimeout") if key in props}
+        fifo = str(props.get("FifoQueue", "")).lower() == "true"
+        name = props.get("QueueName") or f"local-{logical_id}{'.fifo' if fifo else ''}"
+        attributes = {key: _attribute(props[key]) for key in _QUEUE_ATTRIBUTES if key in props}
         url = self.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         self.resolver.refs[logical_id] = url
         self.resolver.attributes[logical_id] = {
@@ -268,7 +282,7 @@ class Provisioner:
         if kind in ("EventBridgeRule", "CloudWatchEvent"):
             self._rule(spec, event_id, properties)
         elif kind == "SQS":
-            self._queue_source(spec, properties)
+            self._queue_source(spec, event_id, properties)
         elif kind == "ScheduleV2":
             self._schedule_v2(spec, event_id, properties)
         elif kind == "Schedule":
@@ -311,11 +325,16 @@ class Provisioner:
             },
         )
 
-    def _queue_source(self, spec: FunctionSpec, props: dict[str, Any]) -> None:
+    def _queue_source(self, spec: FunctionSpec, event_id: str, props: dict[str, Any]) -> None:
         arn = str(props["Queue"])
         url = self.client("sqs").get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
         report = "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
-        self.stack.queue_sources.append(QueueSource(spec.logical_id, url, arn, int(props.get("BatchSize", 10)), report))
+        concurrency = int((props.get("ScalingConfig") or {}).get("MaximumConcurrency", 1))
+        if concurrency < 1:
+            raise TemplateError(f"resource {spec.logical_id}: event {event_id}: MaximumConcurrency must be positive")
+        self.stack.queue_sources.append(
+            QueueSource(spec.logical_id, url, arn, int(props.get("BatchSize", 10)), report, event_id, concurrency)
+        )
 
     def _rule(self, spec: FunctionSpec, event_id: str, props: dict[str, Any]) -> None:
         bus = props.get("EventBusName", "default")
@@ -421,6 +440,11 @@ class Provisioner:
         arn = self.client("scheduler").create_schedule_group(Name=name)["ScheduleGroupArn"]
         self.resolver.refs[logical_id] = name
         self.resolver.attributes[logical_id] = {"Arn": arn}
+
+
+def _attribute(value: Any) -> str:
+    """A queue attribute as SQS takes it: YAML booleans are `true`/`false`."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _merge_globals(globals_: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:

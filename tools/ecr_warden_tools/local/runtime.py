@@ -104,6 +104,7 @@ class FunctionRuntime:
             finally:
                 os.environ.clear()
                 os.environ.update(saved)
+                _forget_metrics()
         self._record(context, detail_type, started, result=result)
         return result
 
@@ -126,3 +127,11 @@ class FunctionRuntime:
                 result,
             )
         )
+
+
+def _forget_metrics() -> None:
+    """Powertools keeps metrics it may not publish (POWERTOOLS_METRICS_DISABLED, as the stack runs functions) and
+    fails once 100 pile up: each Lambda process would publish and clear them after its invocation."""
+    from ecr_warden.observability import metrics
+
+    metrics.clear_metrics()

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ecr_warden.domain.images import Scope
 from ecr_warden.domain.severity import SEVERITIES
 
 FIXTURES = ("critical", "high", "clean")
@@ -49,18 +50,25 @@ class ScannedImage:
     findings: list[dict[str, Any]]
     scanned_at: datetime
     listed_from: datetime  # ListFindings/DescribeImageScanFindings show nothing before (AWS documents the lag)
+    scope: Scope  # the registry (account and region) the image is in; its findings are that account's
 
     def listed(self) -> list[dict[str, Any]]:
         return self.findings if datetime.now(UTC) >= self.listed_from else []
 
 
 class Scanner:
+    """One scanner per region of every account, as Inspector and ECR scanning are: what it serves is in the caller's
+    scope only."""
+
     def __init__(self, region: str, account_id: str) -> None:
         self.region, self.account_id = region, account_id
-        self._images: dict[tuple[str, str], ScannedImage] = {}
+        self._images: dict[tuple[Scope, str, str], ScannedImage] = {}
         self._lock = threading.Lock()
 
-    def record(
+    def _scope(self, scope: Scope | None) -> Scope:
+        return scope or Scope(self.account_id, self.region)
+
+    def record(  # noqa: PLR0913 - the image (scope, repository, digest, tags) and what its scan found
         self,
         repository: str,
         digest: str,
@@ -68,25 +76,30 @@ class Scanner:
         scanner: str,
         fixture: list[dict[str, Any]],
         findings_lag: float = 0.0,
+        scope: Scope | None = None,
     ) -> ScannedImage:
         now = datetime.now(UTC)
-        image = ScannedImage(repository, digest, tags, scanner, fixture, now, now + timedelta(seconds=findings_lag))
+        lag = timedelta(seconds=findings_lag)
+        image = ScannedImage(repository, digest, tags, scanner, fixture, now, now + lag, self._scope(scope))
         with self._lock:
-            self._images[(repository, digest)] = image
+            self._images[(image.scope, repository, digest)] = image
         return image
 
-    def get(self, repository: str, digest: str) -> ScannedImage | None:
+    def get(self, repository: str, digest: str, scope: Scope | None = None) -> ScannedImage | None:
         with self._lock:
-            return self._images.get((repository, digest))
+            return self._images.get((self._scope(scope), repository, digest))
 
-    def all(self) -> list[ScannedImage]:
+    def all(self, scope: Scope | None = None) -> list[ScannedImage]:
+        """The images scanned in `scope` (default: the stack's own account and region)."""
+        wanted = self._scope(scope)
         with self._lock:
-            return list(self._images.values())
+            return [image for key, image in self._images.items() if key[0] == wanted]
 
     # -- Inspector2 ---------------------------------------------------------------------------------------------
 
-    def repository_arn(self, repository: str) -> str:
-        return f"arn:aws:ecr:{self.region}:{self.account_id}:repository/{repository}"
+    @staticmethod
+    def repository_arn(image: ScannedImage) -> str:
+        return f"arn:aws:ecr:{image.scope.region}:{image.scope.account}:repository/{image.repository}"
 
     def inspector_finding(
         self, image: ScannedImage, item: dict[str, Any], *, status: str = "ACTIVE", for_event: bool = False
@@ -94,9 +107,10 @@ class Scanner:
         """A finding in Inspector's shape: epoch timestamps over the API, human strings in events."""
         finding_id = hashlib.sha256(f"{image.repository}{image.digest}{item['vulnerabilityId']}".encode()).hexdigest()
         moment: Any = _human_time(image.scanned_at) if for_event else image.scanned_at.timestamp()
+        account, region = image.scope.account, image.scope.region
         return {
-            "awsAccountId": self.account_id,
-            "findingArn": f"arn:aws:inspector2:{self.region}:{self.account_id}:finding/{finding_id[:32]}",
+            "awsAccountId": account,
+            "findingArn": f"arn:aws:inspector2:{region}:{account}:finding/{finding_id[:32]}",
             "type": "PACKAGE_VULNERABILITY",
             "title": item.get("title", item["vulnerabilityId"]),
             "description": item.get("description", f"{item['vulnerabilityId']} in {item['package']}"),
@@ -112,15 +126,15 @@ class Scanner:
             "resources": [
                 {
                     "type": "AWS_ECR_CONTAINER_IMAGE",
-                    "id": f"{self.repository_arn(image.repository)}/{image.digest}",
+                    "id": f"{self.repository_arn(image)}/{image.digest}",
                     "partition": "aws",
-                    "region": self.region,
+                    "region": region,
                     "details": {
                         "awsEcrContainerImage": {
                             "repositoryName": image.repository,
                             "imageHash": image.digest,
                             "imageTags": image.tags,
-                            "registry": self.account_id,
+                            "registry": account,
                             "platform": "UBUNTU_22_04",
                             "architecture": "arm64",
                             "pushedAt": moment,
@@ -155,8 +169,9 @@ class Scanner:
             },
         }
 
-    def list_findings(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Inspector2 ListFindings over the stored scans, honouring the filters ecr-warden and users send."""
+    def list_findings(self, request: dict[str, Any], scope: Scope | None = None) -> dict[str, Any]:
+        """Inspector2 ListFindings over the scans in the caller's scope, honouring the filters ecr-warden and users
+        send."""
         criteria = request.get("filterCriteria") or {}
 
         def accepts(key: str, value: str) -> bool:
@@ -170,7 +185,7 @@ class Scanner:
 
         matched = [
             self.inspector_finding(image, item)
-            for image in self.all()
+            for image in self.all(scope)
             if image.scanner == "enhanced"
             and accepts("ecrImageRepositoryName", image.repository)
             and accepts("ecrImageHash", image.digest)
@@ -185,23 +200,22 @@ class Scanner:
             response["nextToken"] = str(start + size)
         return response
 
-    def list_coverage(self, request: dict[str, Any]) -> dict[str, Any]:
+    def list_coverage(self, request: dict[str, Any], scope: Scope | None = None) -> dict[str, Any]:
         """Inspector2 ListCoverage for ECR images: the images this scanner scanned are ACTIVE; others are not
         covered (an empty page, as Inspector answers for an image it does not know)."""
         criteria = request.get("filterCriteria") or {}
         wanted = {f.get("value") for f in criteria.get("resourceId") or [] if f.get("comparison") == "EQUALS"}
         covered = [
             {
-                "accountId": self.account_id,
-                "resourceId": f"{self.repository_arn(image.repository)}/{image.digest}",
+                "accountId": image.scope.account,
+                "resourceId": f"{self.repository_arn(image)}/{image.digest}",
                 "resourceType": "AWS_ECR_CONTAINER_IMAGE",
                 "scanType": "PACKAGE",
                 "scanStatus": {"statusCode": "ACTIVE", "reason": "SUCCESSFUL"},
                 "resourceMetadata": {"ecrImage": {"tags": image.tags}},
             }
-            for image in self.all()
-            if image.scanner == "enhanced"
-            and (not wanted or f"{self.repository_arn(image.repository)}/{image.digest}" in wanted)
+            for image in self.all(scope)
+            if image.scanner == "enhanced" and (not wanted or f"{self.repository_arn(image)}/{image.digest}" in wanted)
         ]
         return {"coveredResources": covered}
 
@@ -225,7 +239,7 @@ class Scanner:
         start = int(request.get("nextToken") or 0)
         size = int(request.get("maxResults") or 100)
         response: dict[str, Any] = {
-            "registryId": self.account_id,
+            "registryId": image.scope.account,
             "repositoryName": image.repository,
             "imageId": {"imageDigest": image.digest, **({"imageTag": image.tags[0]} if image.tags else {})},
             "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
@@ -254,8 +268,8 @@ class Scanner:
     def scan_events(self, image: ScannedImage, finding_events: bool) -> list[dict[str, Any]]:
         """The events the real scanner emits when it finishes: per-finding events first, then scan-complete."""
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        envelope = {"version": "0", "account": self.account_id, "time": now, "region": self.region}
-        repo_arn = self.repository_arn(image.repository)
+        envelope = {"version": "0", "account": image.scope.account, "time": now, "region": image.scope.region}
+        repo_arn = self.repository_arn(image)
         events: list[dict[str, Any]] = []
         if image.scanner == "enhanced":
             if finding_events:

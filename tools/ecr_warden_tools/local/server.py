@@ -4,6 +4,9 @@
 - Successful ECR calls emit the events AWS would: `ECR Image Action` for PutImage/BatchDeleteImage and
   `AWS API Call via CloudTrail` for every mutating call, including the ones ecr-warden makes itself.
 - Inspector2 ListFindings and ECR DescribeImageScanFindings are answered by the local scanner.
+- Every call is in a scope: the account of its access key (moto's: assumed credentials are the role's account)
+  and its SigV4 region; events, scans and replication configurations are that scope's.
+- PutReplicationConfiguration/DescribeRegistry keep and answer the configuration as sent (`deleteReplication`).
 - /_ecr_warden/* is the stack's own control API (scan an image, read state).
 """
 
@@ -22,7 +25,9 @@ from urllib.parse import unquote
 
 from ecr_warden.domain.images import Scope
 from ecr_warden_tools.local.aws_errors import AwsError, operation_name
+from ecr_warden_tools.local.replication import ReplicationError, validate
 from ecr_warden_tools.local.runtime import HandlerError
+from ecr_warden_tools.local.scopes import credential_scope, request_scope
 
 if TYPE_CHECKING:
     from ecr_warden_tools.local.stack import LocalStack
@@ -96,19 +101,77 @@ class LocalAwsApp:
             if spec is not None:
                 return self._invoke(spec.logical_id, environ, body, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        scope = environ.get("HTTP_AUTHORIZATION", "")
-        if "/inspector2/aws4_request" in scope and path == "/findings/list":
-            return _json_response(start_response, "200 OK", self.stack.scanner.list_findings(_loads(body)))
-        if "/inspector2/aws4_request" in scope and path == "/coverage/list":
-            return _json_response(start_response, "200 OK", self.stack.scanner.list_coverage(_loads(body)))
-        if target == ECR_TARGET + "DescribeImageScanFindings":
-            answered = self._basic_findings(_loads(body), start_response)
-            if answered is not None:
-                return answered
-        status, _headers, response = self._call_moto(environ, start_response)
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        scope = request_scope(environ, self.stack.central)
+        answered = self._scanner_answer(path, target, authorization, body, scope, start_response)
+        if answered is not None:
+            return answered
+        if target == ECR_TARGET + "DescribeRegistry":
+            return self._describe_registry(environ, scope, start_response)
         operation = target.removeprefix(ECR_TARGET)
+        if target == ECR_TARGET + "PutReplicationConfiguration":
+            status, response = self._put_replication(_loads(body), scope, environ, start_response)
+        else:
+            status, _headers, response = self._call_moto(environ, start_response)
         if target.startswith(ECR_TARGET) and not operation.startswith(_READ_ONLY) and status[:1] in "24":
-            self.stack.emit_ecr_call(_ecr_call(operation, body, status, response, environ.get("HTTP_USER_AGENT", "")))
+            call = _ecr_call(operation, body, status, response, environ.get("HTTP_USER_AGENT", ""))
+            found = credential_scope(authorization)
+            self.stack.emit_ecr_call(call, scope, found[0] if found else None)
+        return [response]
+
+    def _scanner_answer(
+        self,
+        path: str,
+        target: str,
+        authorization: str,
+        body: bytes,
+        scope: Scope,
+        start_response: StartResponse,
+    ) -> list[bytes] | None:
+        """What the local scanner answers for Inspector2 and ECR basic scanning, in the caller's scope."""
+        if "/inspector2/aws4_request" in authorization and path == "/findings/list":
+            return _json_response(start_response, "200 OK", self.stack.scanner.list_findings(_loads(body), scope))
+        if "/inspector2/aws4_request" in authorization and path == "/coverage/list":
+            return _json_response(start_response, "200 OK", self.stack.scanner.list_coverage(_loads(body), scope))
+        if target == ECR_TARGET + "DescribeImageScanFindings":
+            return self._basic_findings(_loads(body), scope, start_response)
+        return None
+
+    def _put_replication(
+        self, request: dict[str, Any], scope: Scope, environ: dict[str, Any], start_response: StartResponse
+    ) -> tuple[str, bytes]:
+        """PutReplicationConfiguration, kept as sent (`deleteReplication` too, which botocore and moto drop)."""
+        try:
+            configuration = validate(request.get("replicationConfiguration"), scope)
+        except ReplicationError as exc:
+            captured: list[Any] = []
+            body = b"".join(
+                AwsError("400 Bad Request", exc.code, str(exc)).respond(
+                    environ, lambda s, h, _exc=None: captured.extend((s, h))
+                )
+            )
+            start_response(*captured)
+            return str(captured[0]), body
+        self.stack.replication.put(scope, configuration)
+        answer = _json_response(
+            start_response,
+            "200 OK",
+            {"replicationConfiguration": configuration},
+            content_type="application/x-amz-json-1.1",
+        )
+        return "200 OK", b"".join(answer)
+
+    def _describe_registry(self, environ: dict[str, Any], scope: Scope, start_response: StartResponse) -> list[bytes]:
+        """DescribeRegistry answers the replication configuration as it was put (moto serializes through
+        botocore's model, which lacks `deleteReplication`)."""
+        captured: list[Any] = []
+        status, headers, response = self._call_moto(environ, lambda s, h, _exc=None: captured.extend((s, h)))
+        if status.startswith("2"):
+            answer = _loads(response)
+            answer["replicationConfiguration"] = self.stack.replication.get(scope)
+            response = json.dumps(answer, default=str).encode()
+            headers = [(k, str(len(response)) if k.lower() == "content-length" else v) for k, v in headers]
+        start_response(status, headers)
         return [response]
 
     @staticmethod
@@ -179,13 +242,15 @@ class LocalAwsApp:
             )
         return _json_response(start_response, "200 OK", result, headers=[("X-Amz-Executed-Version", "$LATEST")])
 
-    def _basic_findings(self, request: dict[str, Any], start_response: StartResponse) -> list[bytes] | None:
+    def _basic_findings(
+        self, request: dict[str, Any], scope: Scope, start_response: StartResponse
+    ) -> list[bytes] | None:
         image_id = request.get("imageId") or {}
         digest = image_id.get("imageDigest")
         repository = request.get("repositoryName", "")
         if not digest and image_id.get("imageTag"):
-            digest = self.stack.resolve_tag(repository, image_id["imageTag"])
-        scanned = self.stack.scanner.get(repository, digest) if digest else None
+            digest = self.stack.resolve_tag(repository, image_id["imageTag"], scope)
+        scanned = self.stack.scanner.get(repository, digest, scope) if digest else None
         if scanned is None or scanned.scanner != "basic":
             return None
         return _json_response(
@@ -330,6 +395,28 @@ def cloudtrail_event(
         "region": scope.region,
         "resources": [],
         "detail": detail,
+    }
+
+
+def assumed_role_identity(role_arn: str, session: str, account_id: str, access_key: str) -> dict[str, Any]:
+    """A caller with credentials from AssumeRole, as CloudTrail names it (the role's path is not in the
+    assumed-role ARN, only in the issuer's)."""
+    role_name = role_arn.rsplit("/", 1)[-1]
+    return {
+        "type": "AssumedRole",
+        "principalId": f"AROALOCAL:{session}",
+        "accountId": account_id,
+        "accessKeyId": access_key,
+        "arn": f"arn:aws:sts::{account_id}:assumed-role/{role_name}/{session}",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROALOCAL",
+                "arn": role_arn,
+                "accountId": account_id,
+                "userName": role_name,
+            }
+        },
     }
 
 

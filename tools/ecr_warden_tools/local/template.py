@@ -113,8 +113,11 @@ class Resolver:
             self._conditions[name] = bool(self.resolve(conditions[name]))
         return self._conditions[name]
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
         if name in self.parameters:
+            kind = str(((self.template.get("Parameters") or {}).get(name) or {}).get("Type", "String"))
+            if kind == "CommaDelimitedList" or kind.startswith("List<"):
+                return self.parameters[name].split(",")  # as CloudFormation: "" is [""], which joins to ""
             return self.parameters[name]
         if name in self.pseudo:
             return self.pseudo[name]
@@ -150,7 +153,7 @@ class Resolver:
             if "." in name and not name.startswith("AWS::"):
                 resource, attribute = name.split(".", 1)
                 return self.get_att(resource, attribute)
-            return self.ref(name)
+            return str(self.ref(name))
 
         return _SUB_VARIABLE.sub(substitute, text)
 
