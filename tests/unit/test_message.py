@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from ecr_warden.contracts.decision import Action, DecisionDetail
 from ecr_warden.domain.findings import Finding
+from ecr_warden.domain.images import Scope
 from ecr_warden.notify import message
 
 DIGEST = "sha256:" + "c" * 64
@@ -140,6 +141,19 @@ def test_commands_are_shell_quoted() -> None:
     assert "--cve 'GHSA-x;rm'" in commands["exempt"]
     assert commands["exempt"].startswith("ecr-warden exempt add --environment ")
     assert " --region " in commands["release"]
+
+
+def test_commands_reach_the_deployment_and_name_a_members_registry() -> None:
+    """Organization mode: the notifier's home is the central deployment; a member's image is named with
+    --account/--registry-region, and --region is where the deployment (its admin function) is."""
+    detail = decision(status="QUARANTINED", account="210987654321", region="ap-northeast-1")
+    central = message.commands(detail, Scope("123456789012", "us-east-1"))["release"]
+    assert "--region us-east-1 --account 210987654321 --registry-region ap-northeast-1 " in central
+    own = message.commands(detail, Scope("210987654321", "ap-northeast-1"))["release"]
+    assert "--account" not in own
+    assert "--region ap-northeast-1 " in own
+    document = message.sns_document(detail, None, Scope("123456789012", "us-east-1"))
+    assert document["commands"]["release"] == central
 
 
 def test_follow_up_lists_the_updates() -> None:

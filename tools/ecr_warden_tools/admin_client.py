@@ -25,12 +25,18 @@ class AdminClient:
     region: str
     in_process: bool = False
     function_name: str | None = None
+    # organization mode: the registry a request acts in (the image's account and region); None: the deployment's
+    account: str | None = None
+    registry_region: str | None = None
 
     @property
     def name(self) -> str:
         return self.function_name or f"ecr-warden-{self.environment}-admin"
 
     def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        if payload.get("action") != "run":  # a run names its registries itself
+            where = {"account": self.account, "region": self.registry_region}
+            payload = {**payload, **{k: v for k, v in where.items() if v}}
         return self._in_process(payload) if self.in_process else self._invoke(payload)
 
     def _invoke(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -372,7 +372,10 @@ def _admin_client(args: argparse.Namespace) -> Any:
     from ecr_warden_tools.admin_client import AdminClient
 
     deployment = _deployment(args)
-    return AdminClient(deployment.environment, deployment.region, args.in_process, args.function_name)
+    return AdminClient(
+        deployment.environment, deployment.region, args.in_process, args.function_name,
+        getattr(args, "account", None), getattr(args, "registry_region", None),
+    )  # fmt: skip
 
 
 def _image(args: argparse.Namespace) -> dict[str, str]:
@@ -726,12 +729,26 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
 ADMIN_EPILOG = "exit codes: 0 done, 1 refused (see the message), 2 invalid request or error, 3 release incomplete"
 
 
-def _through_admin_function(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int]) -> None:
+def _through_admin_function(
+    parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int], registry: bool = True
+) -> None:
     from ecr_warden_tools import admin_client
 
     admin_client.options(parser)
     _admin_options(parser)
+    if registry:
+        where = parser.add_argument_group("organization mode: the registry to act in (default: the deployment's own)")
+        where.add_argument("--account", type=_account_id, help="the image's account, as its decision names it")
+        where.add_argument(
+            "--registry-region", help="the image's region, as its decision names it (--region: the deployment's)"
+        )
     parser.set_defaults(func=func)
+
+
+def _account_id(text: str) -> str:
+    if not (len(text) == 12 and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r}: a 12-digit AWS account id")
+    return text
 
 
 def _exempt_commands(sub: Any) -> None:

@@ -19,7 +19,7 @@ EXIT_RUNNING = 4
 POLL_SECONDS = 5.0
 
 
-def commands(sub: Any, through_admin: Callable[[argparse.ArgumentParser, Callable[..., int]], None]) -> None:
+def commands(sub: Any, through_admin: Callable[..., None]) -> None:
     run = sub.add_parser(
         "run",
         help="reconcile, sweep or report over many registries (accounts x regions) on the run queue, and progress",
@@ -43,13 +43,13 @@ def commands(sub: Any, through_admin: Callable[[argparse.ArgumentParser, Callabl
     start.add_argument("--reason", required=True, help="why (recorded in the admin log)")
     start.add_argument("--wait", action="store_true", help="follow the run's progress until it is done")
     start.add_argument("--timeout", type=float, default=3600.0, help="with --wait: give up after this many seconds")
-    through_admin(start, cmd_run)
+    through_admin(start, cmd_run, registry=False)
     status = operations.add_parser("status", help="a run's progress and findings", epilog=EPILOG)
     status.add_argument("run_id", help="the id `run start` printed")
     status.add_argument("--rows", type=int, default=20, help="findings rows to show (0..1000, default 20)")
     status.add_argument("--wait", action="store_true", help="follow the run's progress until it is done")
     status.add_argument("--timeout", type=float, default=3600.0, help="with --wait: give up after this many seconds")
-    through_admin(status, cmd_run)
+    through_admin(status, cmd_run, registry=False)
 
 
 def _accounts(text: str) -> str | list[str]:

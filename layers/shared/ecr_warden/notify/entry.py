@@ -14,6 +14,7 @@ from ecr_warden.adapters.slack import SlackWebhooks
 from ecr_warden.adapters.sns import SnsPublisher
 from ecr_warden.contracts.decision import DecisionEvent
 from ecr_warden.contracts.parsing import validate_model
+from ecr_warden.domain.images import Scope
 from ecr_warden.errors import PermanentError
 from ecr_warden.notify.service import Notifier
 from ecr_warden.observability import logger
@@ -33,6 +34,7 @@ def build_notifier(settings: NotifierSettings) -> Notifier:
         follow_ups=SqsFollowUps(settings.follow_up_queue_url),
         slack_dead_letter=SqsDeadLetter(settings.slack_dead_letter_queue_url),
         function_name=settings.function_name,
+        home=Scope(settings.home_account, settings.region) if settings.home_account else None,
     )
 
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from ecr_warden.contracts.decision import Action, DecisionDetail
 from ecr_warden.domain.findings import Finding
+from ecr_warden.domain.images import Scope
 from ecr_warden.domain.severity import SEVERITIES, severity_rank
 
 SNS_SCHEMA_VERSION = "1.0"
@@ -130,13 +131,18 @@ def console_url(detail: DecisionDetail) -> str:
     )
 
 
-def commands(detail: DecisionDetail) -> dict[str, str]:
-    """The exact ecr-warden commands an admin runs next (values quoted for a POSIX shell)."""
+def commands(detail: DecisionDetail, home: Scope | None = None) -> dict[str, str]:
+    """The exact ecr-warden commands an admin runs next (values quoted for a POSIX shell). `home`: the
+    deployment's own account and region (the notifier's); an image elsewhere (organization mode) is named with
+    --account and --registry-region, so the command reaches the deployment and acts in the image's registry."""
     if detail.digest is None:
         return {}
     repo, digest = shlex.quote(detail.repository), shlex.quote(detail.digest)
     # where the decision was made: a command copied from the message acts on that deployment, nowhere else
-    where = f"--environment {shlex.quote(detail.environment)} --region {shlex.quote(detail.region)}"
+    deployed = home.region if home else detail.region
+    where = f"--environment {shlex.quote(detail.environment)} --region {shlex.quote(deployed)}"
+    if home is not None and (detail.account, detail.region) != (home.account, home.region):
+        where += f" --account {shlex.quote(detail.account)} --registry-region {shlex.quote(detail.region)}"
     result = {}
     if detail.status in ("QUARANTINED", "ARCHIVED", "TAGGED", "AUDITED"):
         result["release"] = f"ecr-warden release {where} --repository {repo} --digest {digest} --reason '…'"
@@ -251,7 +257,9 @@ def _updates_section(follow_ups: list[DecisionDetail]) -> dict[str, Any]:
     return _section(f"*Updates in the last window ({len(follow_ups)}):*\n" + "\n".join(lines))
 
 
-def slack_message(detail: DecisionDetail, follow_ups: list[DecisionDetail] | None = None) -> dict[str, Any]:
+def slack_message(
+    detail: DecisionDetail, follow_ups: list[DecisionDetail] | None = None, home: Scope | None = None
+) -> dict[str, Any]:
     """Block Kit message plus plain-text fallback, kept within Slack's limits. Every piece of event text in
     mrkdwn is escaped; links go only to the ECR console and known advisory sites."""
     follow_ups = follow_ups or []
@@ -275,7 +283,7 @@ def slack_message(detail: DecisionDetail, follow_ups: list[DecisionDetail] | Non
     blocks.append(_section(f"*What ecr-warden did:* it {_did(detail)}.\n{reasons}"))
     if follow_ups:
         blocks.append(_updates_section(follow_ups))
-    next_steps = commands(detail)
+    next_steps = commands(detail, home)
     if next_steps:
         blocks.append(
             _section("\n".join(f"*{name}:* ```{mrkdwn_escape(command)}```" for name, command in next_steps.items()))
@@ -320,7 +328,9 @@ def sns_subject(detail: DecisionDetail, follow_up_count: int = 0) -> str:
     return ascii_only if len(ascii_only) <= MAX_SUBJECT else ascii_only[: MAX_SUBJECT - 3] + "..."
 
 
-def sns_document(detail: DecisionDetail, follow_ups: list[DecisionDetail] | None = None) -> dict[str, Any]:
+def sns_document(
+    detail: DecisionDetail, follow_ups: list[DecisionDetail] | None = None, home: Scope | None = None
+) -> dict[str, Any]:
     """The machine-readable message: the decision, plus what the Slack message adds for people."""
     return {
         "schema_version": SNS_SCHEMA_VERSION,
@@ -328,7 +338,7 @@ def sns_document(detail: DecisionDetail, follow_ups: list[DecisionDetail] | None
         "summary": plain_text(detail, follow_ups),
         "highest_severity": highest_severity(detail),
         "console_url": console_url(detail),
-        "commands": commands(detail),
+        "commands": commands(detail, home),
         "decision": detail.model_dump(mode="json", exclude_none=True),
         # summaries only: a flood of full decisions would outgrow SNS's 256 KB
         "updates": [

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from ecr_warden.contracts.decision import Action, DecisionDetail
+from ecr_warden.domain.images import Scope
 from ecr_warden.domain.severity import severity_rank
 from ecr_warden.errors import SlackConfigurationError, SlackDeliveryError, SlackPayloadError
 from ecr_warden.notify import message
@@ -128,6 +129,7 @@ class Notifier:
     follow_ups: FollowUpScheduler
     slack_dead_letter: DeadLetter
     function_name: str = "notifier"
+    home: Scope | None = None  # the deployment's account and region: where admin commands are sent
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sleep: Callable[[float], None] = time.sleep
 
@@ -207,7 +209,7 @@ class Notifier:
     def _deliver(self, image: str, claim: str, detail: DecisionDetail, updates: list[DecisionDetail]) -> None:
         # SNS first and once: a Slack outage must not repeat or block it.
         self._once(image, f"{claim}#sns", lambda: self._publish(detail, updates))
-        payload = message.slack_message(detail, updates)
+        payload = message.slack_message(detail, updates, self.home)
         for route in self.routes_for(detail):
             send = functools.partial(self.send_to_slack, route, payload, detail.decision_id)
             self._once(image, f"{claim}#slack:{route.name}", send)
@@ -225,7 +227,7 @@ class Notifier:
     def _publish(self, detail: DecisionDetail, updates: list[DecisionDetail]) -> None:
         self.sns.publish(
             message.sns_subject(detail, len(updates)),
-            message.sns_document(detail, updates),
+            message.sns_document(detail, updates, self.home),
             message.sns_attributes(detail),
         )
         metrics.add_metric(name="SnsMessagesPublished", unit=MetricUnit.Count, value=1)
