@@ -187,3 +187,19 @@ def test_cli_run_start_then_status_until_done(aws: Env, capsys: pytest.CaptureFi
     assert "single-account deployment" in capsys.readouterr().err
     assert main(["run", "status", "nope", *common]) == 1
     assert "no run nope" in capsys.readouterr().err
+
+
+def test_a_batch_is_described_in_one_call_and_a_repository_gone_meanwhile_is_skipped(aws: Env) -> None:
+    from ecr_warden.adapters.repository_settings import EcrSettingsRegistry
+
+    for name in ("ses-base/a", "ses-base/b"):
+        aws.ecr.create_repository(repositoryName=name)
+    registry = EcrSettingsRegistry(aws.ecr)
+    aws.counter.calls.clear()
+    registry.prefetch(["ses-base/a", "ses-base/b"])
+    assert registry.repository("ses-base/a") is not None
+    assert registry.repository("ses-base/b") is not None
+    assert aws.counter.calls["ecr:DescribeRepositories"] == 1
+    registry.prefetch(["ses-base/a", "ses-base/gone"])  # ECR refuses the whole call: each on its own then
+    assert registry.repository("ses-base/gone") is None
+    assert registry.repository("ses-base/a") is not None

@@ -54,14 +54,31 @@ class EcrSettingsRegistry:
     scope: Scope | None = None
     _kms: Any = field(default=None)
     _managers: dict[str, str | None] = field(default_factory=dict)
+    _described: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ecr(self) -> Any:
         return self._client or client("ecr", self.scope)
 
+    def prefetch(self, names: list[str]) -> None:
+        """Describe a batch of repositories in one call (up to 100 names), for the next repository() of each: a
+        run's batch costs one DescribeRepositories instead of one per repository. If any of them is gone, ECR
+        refuses the whole call: each is then described on its own, as without this."""
+        for start in range(0, len(names), 100):
+            try:
+                found = self.ecr.describe_repositories(repositoryNames=names[start : start + 100])["repositories"]
+            except Exception as exc:
+                if error_code(exc) in _GONE:
+                    continue
+                raise
+            self._described.update({str(r["repositoryName"]): r for r in found})
+
     def repository(self, name: str) -> RepositoryState | None:
         try:
-            found = self.ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+            found = (
+                self._described.pop(name, None)
+                or self.ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+            )
             tags = self.ecr.list_tags_for_resource(resourceArn=found["repositoryArn"]).get("tags") or []
             lifecycle = self._optional(self.ecr.get_lifecycle_policy, name, "lifecyclePolicyText")
             policy = self._optional(self.ecr.get_repository_policy, name, "policyText")

@@ -23,6 +23,7 @@ def work(step: RunStep, tools: AdminTools) -> BatchResult:
         return _reconcile(step, tools)
     guard = tools.settings_guard(True)  # sweep and report read: audit mode, evaluation only
     names = [name for name in step.repositories if managed(name, tools, guard)]
+    _prefetch(guard, names)
     by_repository: dict[str, list[StoredExemption]] = {}
     if names:
         for exemption in tools.exemptions.query():  # one Query for the batch: the registry's exemptions
@@ -48,8 +49,15 @@ def work(step: RunStep, tools: AdminTools) -> BatchResult:
     return BatchResult(counts, [{**where, **section} for section in sections], len(sections))
 
 
+def _prefetch(guard: Any, names: list[str]) -> None:
+    prefetch = getattr(guard.ports.registry, "prefetch", None)  # the ECR adapter's; test fakes have none
+    if prefetch is not None and names:
+        prefetch(names)
+
+
 def _reconcile(step: RunStep, tools: AdminTools) -> BatchResult:
     guard = tools.settings_guard(False)
+    _prefetch(guard, list(step.repositories))
     outcomes = guard.reconcile(step.run_id, list(step.repositories))
     counts = Counter(outcome.result for outcome in outcomes)
     rows = [
