@@ -10,7 +10,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test lint validate checkov build bench local clean lock
+.PHONY: demo test lint validate checkov build bench bench-org local clean lock
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ build: $(SAM_STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/run.py
+
+# Issue 12's size: a sweep run over 100 accounts x 5 regions x 100 repositories on the local stack (tens of minutes).
+bench-org: $(STAMP)
+	$(VENV)/bin/python benchmarks/org_sweep.py --accounts 100 --regions 5 --repositories 100
 
 # Regenerate the pinned dev dependency set after changing pyproject.toml.
 lock: $(STAMP)

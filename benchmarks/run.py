@@ -352,11 +352,41 @@ def _resilience_settings_and_cost(calls: dict[str, Any]) -> list[tuple[str, str,
     repositories = report_at_scale.REPOSITORIES
     print(f"\n== admin report over {repositories:,} repositories, next to a bare loop doing the same reads ==")
     report_at_scale.print_result(report_at_scale.measure(repositories), repositories)
+    targets += _organization_sweep()
     print("\n== estimated cost per 1,000,000 events (calls as measured above) ==")
     critical = next(r["by_operation"] for name, r in calls.items() if name.startswith("critical"))
     clean = next(r["by_operation"] for name, r in calls.items() if name.startswith("clean"))
     cost.print_estimate(cost.estimate(cost.workload(critical, clean)))
     return targets
+
+
+ORG_SWEEP = ("10", "5", "20")  # accounts, regions, repositories each: 1,000 repositories in about a minute
+
+
+def _organization_sweep() -> list[tuple[str, str, str, bool]]:
+    """A sweep run across a local organization (benchmarks/org_sweep.py, in its own process: the local stack resets
+    moto). `make bench-org` runs the issue's size, 100 accounts x 5 regions x 100 repositories (tens of minutes)."""
+    import subprocess
+
+    accounts, regions, repositories = ORG_SWEEP
+    print(f"\n== sweep run across a local organization: {accounts} accounts x {regions} regions x {repositories} "
+          "repositories, next to a bare loop ==")  # fmt: skip
+    command = [sys.executable, str(ROOT / "benchmarks" / "org_sweep.py"), "--accounts", accounts, "--regions",
+               regions, "--repositories", repositories, "--summary"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
+    lines = done.stdout.splitlines()
+    summary = next((json.loads(line) for line in reversed(lines) if line.startswith("{")), None)
+    print("\n".join("  " + line for line in lines if not line.startswith("{")))
+    if summary is None:
+        print(done.stderr[-2000:])
+        return [("organization sweep run", "failed", "done", False)]
+    return [
+        ("organization sweep: every step counted", str(summary["done"]), "True", summary["done"]),
+        ("organization sweep: peak steps per registry", str(summary["peak_per_registry"]), "1",
+         summary["peak_per_registry"] == 1),
+        ("organization sweep: peak steps per account", str(summary["peak_per_account"]), f"<= {regions}",
+         summary["peak_per_account"] <= int(regions)),
+    ]  # fmt: skip
 
 
 def main() -> None:

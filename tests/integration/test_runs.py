@@ -203,3 +203,50 @@ def test_a_batch_is_described_in_one_call_and_a_repository_gone_meanwhile_is_ski
     registry.prefetch(["ses-base/a", "ses-base/gone"])  # ECR refuses the whole call: each on its own then
     assert registry.repository("ses-base/gone") is None
     assert registry.repository("ses-base/a") is not None
+
+
+def test_unreachable_registries_are_counted_with_their_reasons_on_the_real_table(aws: Env) -> None:
+    """A registry whose member role can't be assumed (no member stack there) is reported with AWS's message;
+    the summary keeps only a counter, so thousands of them can't outgrow its item."""
+    from botocore.exceptions import ClientError
+
+    from ecr_warden.adapters.runs import DynamoRunProgress, SqsRunQueue, unreachable
+    from ecr_warden.admin.ports import RepositoryPage
+    from ecr_warden.runs.model import BatchResult
+    from ecr_warden.runs.ports import RunPorts
+    from ecr_warden.runs.service import RunEngine, scopes_of
+
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized to perform: sts:AssumeRole"}},
+                         "AssumeRole")  # fmt: skip
+
+    class Lister:
+        def __init__(self, scope: Scope) -> None:
+            self.scope = scope
+
+        def repositories(self, page_token: str | None) -> RepositoryPage:
+            if self.scope.account == MEMBERS[1]:
+                raise denied
+            return RepositoryPage(["ses-base/a"], None)
+
+    progress = DynamoRunProgress(aws.outputs["AuditTableName"], aws.clients["dynamodb"])
+    queue = SqsRunQueue(aws.outputs["RunQueueUrl"], aws.clients["sqs"])
+    engine = RunEngine(RunPorts(queue=queue, progress=progress, lister=Lister, unreachable=unreachable))
+    engine.start("report-x", "report", scopes_of(list(MEMBERS), list(REGIONS)), "alice", None)
+    for step in drain_steps(aws):
+        engine.step(step, lambda step: BatchResult({"repositories": 1}, [], 1))
+    status = progress.status("report-x")
+    assert status is not None
+    assert status.done
+    assert status.as_dict()["registries"] == {"total": 4, "listed": 2, "failed": 2, "pending": 0}
+    assert set(status.failed_scopes) == {f"{MEMBERS[1]}#{r}" for r in REGIONS}
+    assert all("sts:AssumeRole" in why for why in status.failed_scopes.values())
+
+
+def drain_steps(aws: Env) -> Iterator[Any]:
+    from ecr_warden.runs.model import RunStep
+
+    sqs, url = aws.clients["sqs"], aws.outputs["RunQueueUrl"]
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            yield RunStep.model_validate_json(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

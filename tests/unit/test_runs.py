@@ -61,7 +61,7 @@ class Memory:
 
     def failed(self, step: RunStep, why: str) -> bool:
         self.failed_scopes[step.group] = why
-        return self._mark(step)
+        return self._mark(step, scopes_failed=1)
 
     def finished(self, step: RunStep, result: BatchResult) -> bool:
         if not self._mark(step, batches_done=1, repositories_done=len(step.repositories)):

@@ -13,7 +13,7 @@ from typing import Any
 
 from ecr_warden.adapters.audit_store import _conditional_failed, deserialize_item, serialize_item
 from ecr_warden.adapters.aws import client, error_code
-from ecr_warden.runs.model import BatchResult, RunStatus, RunStep, RunSummary
+from ecr_warden.runs.model import FAILED_SHOWN, BatchResult, RunStatus, RunStep, RunSummary
 
 KEEP_FOR = timedelta(days=90)  # a run's items expire (the table's TTL) after this
 IAM_ACTIONS = frozenset(
@@ -78,7 +78,7 @@ class DynamoRunProgress:
     def create(self, summary: RunSummary) -> bool:
         item = serialize_item({
             "job": summary.job, "by": summary.by, "reason": summary.reason, "started_at": summary.started_at,
-            "scopes": list(summary.scopes), "counts": {}, "failed": {}, "expires_at": self._expires(),
+            "scopes": list(summary.scopes), "counts": {}, "expires_at": self._expires(),
         })  # fmt: skip
         try:
             self.dynamodb.put_item(
@@ -129,7 +129,8 @@ class DynamoRunProgress:
                            {":b": batches, ":r": repositories, ":one": 1})  # fmt: skip
 
     def failed(self, step: RunStep, why: str) -> bool:
-        return self._count(step, {"failed": why}, "SET failed.#scope = :why", {"#scope": step.group}, {":why": why})
+        """Counted in the summary; the reason stays with the step's marker (5,000 reasons would outgrow an item)."""
+        return self._count(step, {"failed": why, "scope": step.group}, "ADD scopes_failed :one", {}, {":one": 1})
 
     def finished(self, step: RunStep, result: BatchResult) -> bool:
         names = {f"#c{n}": kind for n, kind in enumerate(sorted(result.counts))}
@@ -156,7 +157,24 @@ class DynamoRunProgress:
                              tuple(item.get("scopes") or ()))  # fmt: skip
         counters = {k: int(v) for k, v in item.items() if k in _COUNTERS}
         counts = {str(k): int(v) for k, v in (item.get("counts") or {}).items()}
-        return RunStatus(summary, counters, counts, {str(k): str(v) for k, v in (item.get("failed") or {}).items()})
+        failed = self._failed(run_id) if counters.get("scopes_failed") else {}
+        return RunStatus(summary, counters, counts, failed)
+
+    def _failed(self, run_id: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        pages = self.dynamodb.get_paginator("query").paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(digest, :page)",
+            FilterExpression="attribute_exists(failed)",
+            ExpressionAttributeValues={":pk": {"S": f"run#{run_id}"}, ":page": {"S": "page#"}},
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                marker = deserialize_item(item)
+                found[str(marker["scope"])] = str(marker["failed"])
+                if len(found) >= FAILED_SHOWN:
+                    return found
+        return found
 
     def rows(self, run_id: str, limit: int) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -177,7 +195,7 @@ class DynamoRunProgress:
 
 
 _COUNTERS = frozenset({"batches_queued", "batches_done", "repositories_listed", "repositories_done",
-                       "repositories_worked", "pages_listed", "scopes_listed"})  # fmt: skip
+                       "repositories_worked", "pages_listed", "scopes_listed", "scopes_failed"})  # fmt: skip
 
 
 def _bounded_rows(rows: list[dict[str, Any]]) -> str:

@@ -14,6 +14,7 @@ Job = Literal["reconcile", "sweep", "report"]
 JOBS: tuple[Job, ...] = ("reconcile", "sweep", "report")
 BATCH = 25  # repositories per batch step: a few seconds of ECR calls, well inside one invocation
 PAGE = 1000  # repositories per list step (DescribeRepositories' largest page)
+FAILED_SHOWN = 100  # unreachable registries a status lists with their reason
 MAX_SCOPES = 5000  # registries one run may cover (1,000 accounts x 5 regions)
 RUN_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 ACCOUNT = r"^\d{12}$"
@@ -77,12 +78,17 @@ class RunStatus:
     summary: RunSummary
     counters: dict[str, int]
     counts: dict[str, int]
-    failed_scopes: dict[str, str]  # "<account>#<region>" -> why its registry could not be listed
+    # "<account>#<region>" -> why its registry could not be listed (the first FAILED_SHOWN; the count is complete)
+    failed_scopes: dict[str, str]
+
+    @property
+    def failed(self) -> int:
+        return max(self.counters.get("scopes_failed", 0), len(self.failed_scopes))
 
     @property
     def done(self) -> bool:
         c = self.counters
-        listed = c.get("scopes_listed", 0) + len(self.failed_scopes)
+        listed = c.get("scopes_listed", 0) + self.failed
         return listed >= len(self.summary.scopes) and c.get("batches_done", 0) >= c.get("batches_queued", 0)
 
     def as_dict(self) -> dict[str, Any]:
@@ -99,8 +105,8 @@ class RunStatus:
             "registries": {
                 "total": total,
                 "listed": c.get("scopes_listed", 0),
-                "failed": len(self.failed_scopes),
-                "pending": max(0, total - c.get("scopes_listed", 0) - len(self.failed_scopes)),
+                "failed": self.failed,
+                "pending": max(0, total - c.get("scopes_listed", 0) - self.failed),
             },
             "batches": {"queued": queued, "done": done, "pending": max(0, queued - done)},
             "repositories": {
