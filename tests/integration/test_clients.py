@@ -50,3 +50,20 @@ def test_without_a_member_role_every_account_uses_own_credentials() -> None:
     with mock_aws():
         factory = ClientFactory()
         assert factory.client("sts", Scope(MEMBER, "us-east-1")).get_caller_identity()["Account"] == HOME
+
+
+@pytest.mark.usefixtures("member_role")
+def test_member_accounts_share_one_copy_of_botocores_models_and_the_cache_is_bounded() -> None:
+    """A warm central function meets many member accounts: each assumed session loading its own service models
+    cost about 35 MiB per account (a 512 MB function ran out of memory after a dozen accounts)."""
+    from ecr_warden.adapters import aws
+
+    factory = ClientFactory(role_name="ecr-warden-member", home_account=HOME)
+    first = factory.client("ecr", Scope("210987654321", "us-east-1"))
+    second = factory.client("ecr", Scope("987654321098", "us-west-2"))
+    assert first is not second
+    assert first._loader is second._loader  # one loader, one copy of the models
+    for n in range(aws.MAX_CLIENTS):
+        factory.client("inspector2", Scope(f"{300000000000 + n}", "us-east-1"))
+    assert len(factory._clients) == aws.MAX_CLIENTS
+    assert factory.client("ecr", Scope("210987654321", "us-east-1")) is not first  # the oldest went first

@@ -245,7 +245,9 @@ class LocalStack:
         for thread in workers:
             thread.join(timeout=5)
         if self._server is not None:
-            self._server.shutdown()
+            serving = any(t.name == "moto-server" and t.is_alive() for t in self._threads)
+            if serving:  # shutdown() waits for serve_forever to notice: never call it when nothing serves
+                self._server.shutdown()
             self._server.server_close()
             self._server = None
         if self.catcher is not None:

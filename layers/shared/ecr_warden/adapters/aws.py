@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from ecr_warden import __version__
 from ecr_warden.domain.images import Scope
+
+MAX_CLIENTS = 64  # clients kept, least recently used first out: 21 registries' ECR, Inspector and KMS clients
 
 
 def user_agent_extra() -> str:
@@ -38,8 +41,9 @@ class ClientFactory:
 
     def __init__(self, role_name: str | None = None, home_account: str | None = None) -> None:
         self.role_name, self.home_account = role_name, home_account
-        self._clients: dict[tuple[str, str | None, str | None], Any] = {}
+        self._clients: OrderedDict[tuple[str, str | None, str | None], Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._base: Any = None
 
     def client(self, service: str, scope: Scope | None = None) -> Any:
         assume = self._needs_role(scope)
@@ -47,6 +51,9 @@ class ClientFactory:
         with self._lock:
             if key not in self._clients:
                 self._clients[key] = self._create(service, scope, assume)
+                while len(self._clients) > MAX_CLIENTS:  # a warm container that met many accounts and regions
+                    self._clients.popitem(last=False)
+            self._clients.move_to_end(key)
             return self._clients[key]
 
     def _needs_role(self, scope: Scope | None) -> bool:
@@ -66,7 +73,9 @@ class ClientFactory:
         from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
         from botocore.session import Session
 
-        base = boto3.Session()
+        if self._base is None:
+            self._base = boto3.Session()
+        base = self._base
         partition = base.get_partition_for_region(scope.region)
         fetcher = AssumeRoleCredentialFetcher(
             client_creator=base._session.create_client,
@@ -75,6 +84,9 @@ class ClientFactory:
             extra_args={"RoleSessionName": f"ecr-warden-{os.environ.get('AWS_LAMBDA_FUNCTION_NAME', 'cli')}"[:64]},
         )
         session = Session()
+        # One copy of botocore's service models for every account: a session of its own would load and keep its
+        # own (about 35 MiB per account for ECR and Inspector), and a warm container meets many accounts.
+        session.register_component("data_loader", base._session.get_component("data_loader"))
         session._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]  # botocore's way
             method="assume-role", refresh_using=fetcher.fetch_credentials
         )
@@ -83,6 +95,7 @@ class ClientFactory:
     def reset(self) -> None:
         with self._lock:
             self._clients.clear()
+            self._base = None
 
 
 _factory = ClientFactory()
