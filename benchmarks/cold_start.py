@@ -2,8 +2,14 @@
 a local AWS endpoint, next to a bare boto3 script that makes the same AWS calls (same operations, same order,
 same parameters, same endpoint). Part of `make bench` (benchmarks/run.py); also runnable alone:
 
-    .venv/bin/python benchmarks/cold_start.py [--runs 9] [--scenario clean|critical|notifier]
+    .venv/bin/python benchmarks/cold_start.py [--runs 11] [--scenario clean|critical|notifier|guard|exempt-list|report]
         [--shared DIR] [--name NAME --compare NAME=DIR ...]   # several layers/shared builds in the same runs
+        [--bytecode with|without|both] [--preload]            # the layer builds; the ablation
+        [--python python3.13]                                 # the functions and the floor on Lambda's Python
+
+Every function has a scenario: the gate (a clean and a CRITICAL scan result), the notifier (a quarantined
+decision), the settings guard (CloudTrail's CreateRepository for a new repository) and the admin function (an
+`exempt list` and a `report` of one repository).
 
 How it is played (docs/PERFORMANCE.md has the why):
 
@@ -24,8 +30,9 @@ How it is played (docs/PERFORMANCE.md has the why):
 - Each run is a first decision about a new image (a new digest, a fresh Slack send slot), and the bench checks
   that it was: the handler's result, and one webhook POST per notifier run. moto's Inspector ListFindings
   ignores filters and answers from a queue: the bench queues the new image's findings before each run.
-- After one warm-up of each, runs are interleaved in rounds (each build, then the bare script); times are medians,
-  and a ratio is the median of each run's ratio to the bare run of its round.
+- After one warm-up of each, runs are interleaved in rounds (each build and the bare script, the order rotated
+  from round to round); times are medians, and a ratio is the median of each run's ratio to the bare run of its
+  round.
   Time is taken inside the process, from its first statement to the end of the invocation (interpreter start-up
   is the same for both and not counted): wall time (the target) and CPU time (steadier on a busy machine).
   Memory is the process's peak RSS (VmHWM), what Lambda reports as "Max Memory Used"; ru_maxrss would report
@@ -63,6 +70,8 @@ for _path in (ROOT / "tools", ROOT / "layers" / "shared"):  # a script, not a te
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 REPOSITORY = "ses-base/api-server"
+REPORT_REPOSITORY = "bench/report"  # the admin report's: one image, the same at every run
+SETTINGS_GUARD_RESULTS = ("enforced",)  # a new repository with ECR's defaults: the policy applied
 TARGET_RATIO = 1.3
 RUNS = 11
 # What the python3.13 Lambda runtime provides next to the layers (boto3 and its closure).
@@ -218,6 +227,12 @@ class LocalAws:
             SecretId=self.outputs["SlackWebhookSecretArn"], SecretString=json.dumps({"url": url})
         )
         self.client("ecr").create_repository(repositoryName=REPOSITORY)
+        from ecr_warden_tools.local.images import image_manifest
+
+        self.client("ecr").create_repository(repositoryName=REPORT_REPOSITORY)
+        self.client("ecr").put_image(
+            repositoryName=REPORT_REPOSITORY, imageManifest=image_manifest("report"), imageTag="v1"
+        )
         return self
 
     def stop(self) -> None:
@@ -303,12 +318,40 @@ class Layout:
     shared: Path
     deps: Path
     runtime: Path
+    python: str = sys.executable  # the interpreter that runs the function (and the bare script)
 
 
 WITH_BYTECODE, NO_BYTECODE = "with bytecode", "without bytecode"
 
 
-def _runtime(work: Path) -> Path:
+def _python_version(python: str) -> str:
+    done = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def _installs_for(python: str) -> tuple[Path, Path]:
+    """The dependency layer's and the runtime's distributions installed for another interpreter (pip --target: the
+    same pins, that Python's wheels), so the functions can run on the runtime's Python (--python python3.13) while
+    the bench, moto and the tools stay in this venv. Kept between runs, per Python version and pins."""
+    requirements = ROOT / "layers" / "deps" / "requirements.txt"
+    runtime_pins = [f"{name}=={metadata.version(name)}" for name in RUNTIME_DISTRIBUTIONS]
+    key = hashlib.sha256((requirements.read_text(encoding="utf-8") + " ".join(runtime_pins)).encode()).hexdigest()
+    cache = Path(tempfile.gettempdir()) / f"ecr-warden-bench-py{_python_version(python)}-{key[:12]}"
+    deps, runtime = cache / "deps", cache / "runtime"
+    pip = [python, "-m", "pip", "install", "-q", "--no-compile", "--no-deps", "--only-binary=:all:", "--target"]
+    if not deps.is_dir():
+        subprocess.run([*pip, str(deps), "-r", str(requirements)], check=True)
+    if not runtime.is_dir():
+        subprocess.run([*pip, str(runtime), *runtime_pins], check=True)
+        subprocess.run([python, "-m", "compileall", "-q", "-j0", str(runtime)], check=True)  # as the runtime ships
+    return deps, runtime
+
+
+def _runtime(work: Path, python: str = sys.executable) -> Path:
+    if python != sys.executable:
+        return _installs_for(python)[1]
     runtime = work / "runtime"
     if runtime.is_dir():
         return runtime
@@ -323,27 +366,37 @@ def _runtime(work: Path) -> Path:
 
 
 def build_layouts(
-    work: Path, shared_source: Path, name: str = "", variants: tuple[str, ...] = (WITH_BYTECODE, NO_BYTECODE)
+    work: Path,
+    shared_source: Path,
+    name: str = "",
+    variants: tuple[str, ...] = (WITH_BYTECODE, NO_BYTECODE),
+    python: str = sys.executable,
 ) -> dict[str, Layout]:
     """The shared layer (from shared_source) and the dependency layer, each with and without bytecode (`variants`);
-    `name` prefixes the variants when several builds are compared."""
+    `name` prefixes the variants when several builds are compared. `python`: the interpreter the functions run on
+    (its own installs of the dependencies and the runtime's boto3 when it is not this one)."""
     requirements = (ROOT / "layers" / "deps" / "requirements.txt").read_text(encoding="utf-8").splitlines()
     deps = [line.split("==")[0].strip() for line in requirements if line.strip() and not line.startswith("#")]
-    runtime = _runtime(work)
+    runtime = _runtime(work, python)
+    if python == sys.executable:
+        sources = _top_level_entries(deps)
+    else:
+        installed = _installs_for(python)[0].iterdir()
+        sources = [entry for entry in installed if entry.name != "bin" and not entry.name.endswith(".dist-info")]
     layouts = {}
     for index, variant in enumerate(variants):
         folder = work / f"{name or 'layers'}-{index}"
         shared, dependencies = folder / "shared", folder / "deps"
         _copy_tree(shared_source / "ecr_warden", shared / "ecr_warden")
-        for source in _top_level_entries(deps):
+        for source in sources:
             _copy_tree(source, dependencies / source.name)
         if variant == WITH_BYTECODE:  # what layers/*/Makefile ship when the build machine has the target Python
             for layer in (shared, dependencies):
                 subprocess.run(
-                    [sys.executable, "-m", "compileall", "-q", "-j0", "--invalidation-mode", "unchecked-hash", layer],
+                    [python, "-m", "compileall", "-q", "-j0", "--invalidation-mode", "unchecked-hash", layer],
                     check=True,
                 )
-        layouts[f"{name}: {variant}" if name else variant] = Layout(shared, dependencies, runtime)
+        layouts[f"{name}: {variant}" if name else variant] = Layout(shared, dependencies, runtime, python)
     return layouts
 
 
@@ -429,6 +482,36 @@ def notifier(aws: LocalAws, seed: str) -> Run:
     )
 
 
+def admin_exempt_list(aws: LocalAws, seed: str) -> Run:
+    """An operator's `exempt list` for one repository (aws lambda invoke): the admin function's read path."""
+    event = {"action": "exempt", "operation": "list", "repository": REPOSITORY, "by": "bench@example.com"}
+    return Run(event, {}, lambda result: isinstance(result, dict) and result.get("ok") is True)
+
+
+def admin_report(aws: LocalAws, seed: str) -> Run:
+    """An operator's `report` of one repository (its own, with one image, so every run reads the same)."""
+    event = {"action": "report", "repository": REPORT_REPOSITORY, "by": "bench@example.com"}
+    return Run(event, {}, lambda result: isinstance(result, dict) and result.get("ok") is True)
+
+
+def settings_guard(aws: LocalAws, seed: str) -> Run:
+    """CloudTrail's CreateRepository for a new repository created with ECR's defaults: the settings guard's
+    first decision about it (the policy's desired settings applied, audited and announced)."""
+    repository = f"bench/guard-{seed}"
+    aws.client("ecr").create_repository(repositoryName=repository)
+    event = json.loads(_substitute_text((ROOT / "events" / "cloudtrail-create-repository.json"), repository))
+    event["id"] = str(uuid.uuid4())
+    return Run(
+        event,
+        {"repository": repository, "event": event["id"]},
+        lambda result: isinstance(result, dict) and result.get("result") in SETTINGS_GUARD_RESULTS,
+    )
+
+
+def _substitute_text(path: Path, repository: str) -> str:
+    return path.read_text(encoding="utf-8").replace(REPOSITORY, repository)
+
+
 @dataclass(frozen=True)
 class Scenario:
     key: str
@@ -443,6 +526,9 @@ SCENARIOS = (
     Scenario("clean", "gate: clean Inspector2 Scan", "ScanGateFunction", "scan_gate", gate_clean),
     Scenario("critical", "gate: CRITICAL Inspector2 Scan", "ScanGateFunction", "scan_gate", gate_critical),
     Scenario("notifier", "notifier: quarantined decision", "NotifierFunction", "notifier", notifier, 1),
+    Scenario("guard", "settings guard: CreateRepository", "SettingsGuardFunction", "settings_guard", settings_guard),
+    Scenario("exempt-list", "admin: exempt list", "AdminFunction", "admin", admin_exempt_list),
+    Scenario("report", "admin: report of one repository", "AdminFunction", "admin", admin_report),
 )
 
 # --- running -----------------------------------------------------------------------------------------------------
@@ -503,14 +589,45 @@ class Trace:
 
 
 # Ablation (--preload): the first build's handler with parts of its cold start loaded before the clock starts, to
-# see what each part weighs in the ratio. (label, code run before the clock; each includes the one before.)
+# see what each part weighs in the ratio. (label, code run before the clock; each includes the one before.) The
+# first step loads the standard library modules the bare script loads too (boto3 and urllib3 import
+# importlib.metadata, email, http.client, ssl, ...): whichever side imports them first pays for them, so without
+# this step the next one would count them as pydantic's.
 _PYDANTIC = "from pydantic import BaseModel as _Base\nclass _First(_Base):\n    x: int\n"
 _POWERTOOLS = _PYDANTIC + "from aws_lambda_powertools import Logger as _Logger, Metrics as _Metrics\n"
-PRELOADS = (
-    ("pydantic and one model preloaded", _PYDANTIC),
+_PRELOAD_STEPS = (
+    ("stdlib the bare script loads too", ""),
+    ("+ pydantic and one model", _PYDANTIC),
     ("+ Powertools Logger/Metrics", _POWERTOOLS),
     ("+ boto3", _POWERTOOLS + "import boto3 as _boto3\n"),
 )
+# The standard library modules a bare boto3 script has loaded once its clients exist (printed by a fresh process).
+_BARE_STDLIB = """\
+import sys, sysconfig
+sys.path[:0] = {paths!r}
+import boto3, urllib.request
+for _service in ("ssm", "dynamodb"):
+    boto3.client(_service, region_name="us-east-1")
+_stdlib = sysconfig.get_paths()["stdlib"]
+print(" ".join(sorted(
+    name for name, module in sys.modules.items()
+    if name in sys.builtin_module_names or (getattr(module, "__file__", None) or "").startswith(_stdlib)
+)))
+"""
+
+
+def preloads(layout: Layout) -> tuple[tuple[str, str], ...]:
+    """The ablation's steps for this layout's Python: (label, code run before the clock starts)."""
+    done = subprocess.run(
+        [layout.python, "-I", "-S", "-B", "-c", _BARE_STDLIB.format(paths=[str(layout.runtime)])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stdlib = "import importlib as _importlib\n" + "".join(
+        f"_importlib.import_module({name!r})\n" for name in done.stdout.split() if name != "__main__"
+    )
+    return tuple((label, stdlib + code) for label, code in _PRELOAD_STEPS)
 
 
 class ColdStartBench:
@@ -521,7 +638,7 @@ class ColdStartBench:
         self.variants = {variant: (variant, "") for variant in layouts}
         if preload:
             first = next(iter(layouts))
-            self.variants |= {label: (first, code) for label, code in PRELOADS}
+            self.variants |= {label: (first, code) for label, code in preloads(layouts[first])}
 
     def _seed(self) -> str:
         self._runs += 1
@@ -543,7 +660,8 @@ class ColdStartBench:
         run = scenario.prepare(self.aws, self._seed())
         if variant == "bare":
             assert trace is not None
-            paths, body = [str(next(iter(self.layouts.values())).runtime)], trace.bare_script(run)
+            layout = next(iter(self.layouts.values()))
+            paths, body = [str(layout.runtime)], trace.bare_script(run)
             preloaded = ""
         else:
             base, preloaded = self.variants[variant]
@@ -557,7 +675,7 @@ class ColdStartBench:
         # -I -S: no site-packages, only the sys.path above; -B: nothing compiled at run time is kept (/opt is
         # read-only on Lambda).
         done = subprocess.run(
-            [sys.executable, "-I", "-S", "-B", "-c", script],
+            [layout.python, "-I", "-S", "-B", "-c", script],
             capture_output=True,
             text=True,
             env=self.aws.lambda_environment(scenario.function),
@@ -604,8 +722,11 @@ class ColdStartBench:
         for variant in order:  # warm-up: the OS file cache, moto's lazily built backends
             self.once(scenario, variant, trace)
         samples: dict[str, list[Sample]] = {variant: [] for variant in order}
-        for _ in range(runs):  # interleaved, so machine noise hits every variant alike
-            for variant in order:
+        for round_ in range(runs):  # interleaved, so machine noise hits every variant alike
+            # and each round starts one place further on: no variant always runs first, or right after the bare
+            # script (a fixed order tilted a same-run comparison by up to 0.2x)
+            shift = round_ % len(order)
+            for variant in order[shift:] + order[:shift]:
                 samples[variant].append(self.once(scenario, variant, trace)[0])
         result: dict[str, Any] = {
             "scenario": scenario.name,
@@ -712,7 +833,7 @@ def import_costs(layouts: dict[str, Layout], runs: int) -> list[tuple[str, float
             taken = [
                 float(
                     subprocess.run(
-                        [sys.executable, "-I", "-S", "-B", "-c", code],
+                        [layout.python, "-I", "-S", "-B", "-c", code],
                         capture_output=True,
                         text=True,
                         env=env,
@@ -734,17 +855,19 @@ def cold_start(  # noqa: PLR0913  # the bench's knobs, all with defaults
     functions: Path | None = None,
     variants: tuple[str, ...] = (WITH_BYTECODE, NO_BYTECODE),
     preload: bool = False,
+    python: str = sys.executable,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, float, float | None]]]:
     """The cold start table (every scenario, with and without bytecode in the layers) and the single costs.
     `builds`: the layers/shared folders to measure, by name (default: this checkout's); several are measured in
-    the same interleaved runs, to compare before and after a change."""
+    the same interleaved runs, to compare before and after a change. `python`: the interpreter the functions and
+    the bare script run on (default: this one; `python3.13` is what Lambda runs)."""
     builds = builds or {"": ROOT / "layers" / "shared"}
     aws = LocalAws().start()
     try:
         with tempfile.TemporaryDirectory(prefix="ecr-warden-bench-") as work:
             layouts: dict[str, Layout] = {}
             for label, folder in builds.items():
-                layouts |= build_layouts(Path(work), folder, label, variants)
+                layouts |= build_layouts(Path(work), folder, label, variants, python)
             bench = ColdStartBench(aws, layouts, functions or ROOT / "functions", preload)
             results = [bench.measure(scenario, runs) for scenario in scenarios]
             complete = len(builds) == 1 and len(variants) == 2  # the single costs compare both layer builds
@@ -804,6 +927,12 @@ def main() -> None:
     )
     parser.add_argument("--name", help="with --compare: what to call the build measured by default (--shared)")
     parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter the functions and the bare script run on, e.g. python3.13 as on Lambda (default: this "
+        "one); the dependencies and the runtime's boto3 are then installed for it with its pip, at the same pins",
+    )
+    parser.add_argument(
         "--preload",
         action="store_true",
         help="ablation: also run the first build with pydantic, then Powertools, then boto3 loaded before the clock",
@@ -815,13 +944,15 @@ def main() -> None:
         help="the layer builds to measure: with bytecode (python3.13 at build time), without, or both (default)",
     )
     args = parser.parse_args()
+    python = shutil.which(args.python) or args.python
+    print(f"  functions and bare script on Python {_python_version(python)} ({python})")
     chosen = tuple(s for s in SCENARIOS if s.key in (args.scenario or [s.key]))
     started = time.monotonic()
     builds = {"" if not args.compare else args.name or "this": args.shared or ROOT / "layers" / "shared"}
     builds |= {label: Path(folder) for label, folder in (item.split("=", 1) for item in args.compare)}
     variants = {"both": (WITH_BYTECODE, NO_BYTECODE), "with": (WITH_BYTECODE,), "without": (NO_BYTECODE,)}
     results, costs = cold_start(
-        args.runs, chosen, not args.no_costs, builds, args.functions, variants[args.bytecode], args.preload
+        args.runs, chosen, not args.no_costs, builds, args.functions, variants[args.bytecode], args.preload, python
     )
     print_table(results)
     print_costs(costs, args.runs)

@@ -3,13 +3,14 @@ invoke`, the CLI), and the steps of runs over many registries (the run queue).""
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from ecr_warden.admin.entry import process, process_run_steps
 from ecr_warden.observability import logger, metrics
 from ecr_warden.settings import AdminSettings
+
+if TYPE_CHECKING:  # a type only: Powertools' typing package stays off the cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SETTINGS = AdminSettings.from_env()  # a missing variable fails the cold start, naming it
 

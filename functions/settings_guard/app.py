@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from ecr_warden.observability import logger, metrics
 from ecr_warden.repository_settings.entry import process
 from ecr_warden.settings import SettingsGuardSettings
+
+if TYPE_CHECKING:  # a type only: Powertools' typing package stays off the cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SETTINGS = SettingsGuardSettings.from_env()  # a missing variable fails the cold start, naming it
 

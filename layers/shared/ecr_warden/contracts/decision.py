@@ -66,7 +66,8 @@ class Action(StrEnum):
 class SettingChange(BaseModel):
     """One repository setting changed (or, in audit mode, to change): before -> after, as a person reads it."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # defer_build: image decisions never hold one; DecisionDetail builds it into its own validator
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     setting: str
     before: str | None = None

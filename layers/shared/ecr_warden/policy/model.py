@@ -23,7 +23,9 @@ def _severity(value: str | None) -> str | None:
 
 
 Severity = Annotated[str, AfterValidator(_severity)]
-STRICT = ConfigDict(extra="forbid", frozen=True)
+# defer_build: these models are built into Policy's validator when a policy is first validated (each function's first
+# decision), not each on its own at import; one used alone is built at its first use (docs/PERFORMANCE.md, (f)).
+STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Conditions(BaseModel):
