@@ -132,6 +132,7 @@ def test_the_scheduled_sweep_follows_its_next_token_in_new_invocations(admin: Ad
         payload = continuation.sent.pop()
         assert payload["next_token"] == answer["result"]["next_token"]
         assert (payload["follow"], payload["by"], payload["limit"]) == (True, "schedule", 2)
+        assert (payload["account"], payload["region"]) == (answer["account"], answer["region"])  # the same registry
     assert swept == 5
 
 

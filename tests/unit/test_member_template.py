@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ecr_warden import actions
-from ecr_warden.adapters.inventory import EcrInventory
+from ecr_warden.admin import entry as admin_entry
 from ecr_warden.gate import entry as gate_entry
 from ecr_warden.repository_settings import actions as settings_actions
 from ecr_warden.repository_settings import entry as settings_entry
@@ -38,11 +38,11 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
     return {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
 
 
-def test_member_role_grants_exactly_what_the_gate_settings_guard_and_runs_declare_for_a_registry() -> None:
+def test_member_role_grants_exactly_what_the_gate_settings_guard_and_admin_declare_for_a_registry() -> None:
     gate = _declared(gate_entry.ADAPTERS) | actions.permissions_of(*gate_entry.REMEDIATIONS)
     guard = _declared(settings_entry.ADAPTERS) | settings_actions.permissions(registry_level=False)
-    # the admin function's runs: reconcile (the guard's), sweep and report over a member's registry
-    runs = _declared((EcrInventory,)) | actions.permissions_of("sweep", "report")
+    # the admin function: its requests may name a member's registry, and its runs (reconcile, sweep, report)
+    runs = _declared(admin_entry.ADAPTERS) | actions.permissions_of(*admin_entry.REMEDIATIONS)
     needed = {a for a in gate | guard | runs if a.startswith(MEMBER_SERVICES)}
     granted = _actions(_statements(MEMBER["Resources"]["MemberRole"]))
     assert granted == needed, f"missing: {needed - granted}; more than needed: {granted - needed}"

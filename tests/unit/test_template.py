@@ -92,6 +92,10 @@ def test_admin_function_writes_only_governed_repositories_and_people_may_only_in
     writes = [s for s in _statements("AdminFunction") if "ecr:PutImage" in s["Action"]]
     assert len(writes) == 1
     assert "${GovernedRepositories}" in json.dumps(writes[0]["Resource"])
+    # its own account's registries: this region, or (organization mode, runs over OrganizationRegions) every region
+    template, names = writes[0]["Resource"]["Fn::Sub"]
+    assert template.startswith("arn:${AWS::Partition}:ecr:${Regions}:${AWS::AccountId}:")
+    assert names == {"Regions": {"Fn::If": ["OrganizationEnabled", "*", {"Ref": "AWS::Region"}]}}
     props = FUNCTIONS["AdminFunction"]["Properties"]
     # invoked by people and the CLI, by two schedules (the daily read-only sweep; organization mode: the daily
     # reconcile run) and by its own run queue's steps (no event of any other kind)

@@ -40,9 +40,7 @@ class AdminClient:
         return self._in_process(payload) if self.in_process else self._invoke(payload)
 
     def _invoke(self, payload: dict[str, Any]) -> dict[str, Any]:
-        from ecr_warden.adapters.aws import client
-
-        response = client("lambda").invoke(FunctionName=self.name, Payload=json.dumps(payload).encode())
+        response = _lambda(self.region).invoke(FunctionName=self.name, Payload=json.dumps(payload).encode())
         body = json.loads(response["Payload"].read() or b"null")
         if response.get("FunctionError"):  # the function failed (not a refusal): its error, in one line
             message = body.get("errorMessage", "unknown error") if isinstance(body, dict) else str(body)
@@ -68,6 +66,20 @@ class AdminClient:
         )
         # STS verified who is calling: recorded as a verified identity, unlike a plain invoke's `by`
         return process(payload, settings, account, verified_identity=str(identity["Arn"]))
+
+
+def _lambda(region: str) -> Any:
+    """A Lambda client that waits for the function's answer (its timeout is 60 s) and never sends a request twice:
+    botocore's retries would resend an invocation whose answer was merely slow, and every resend is a new request
+    (a second run started, a second admin-log entry)."""
+    import boto3
+    from botocore.config import Config
+
+    from ecr_warden.adapters.aws import user_agent_extra
+
+    config = Config(read_timeout=90, connect_timeout=10, retries={"mode": "standard", "max_attempts": 1},
+                    user_agent_extra=user_agent_extra())  # fmt: skip
+    return boto3.client("lambda", region_name=region, config=config)
 
 
 def options(parser: argparse.ArgumentParser) -> None:

@@ -12,11 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 EPILOG = (
-    "exit codes: 0 done (start: queued; status: every step counted), 1 refused, 2 invalid request or error, "
-    "4 still running (status without --wait, or --wait timed out)"
+    "exit codes: 0 done (start: queued; status: every step counted), 1 refused, 2 invalid request, error or run "
+    "aborted, 4 still running (status without --wait, --wait timed out, or no progress for 15 minutes), 5 done but "
+    "some registries were unreachable"
 )
-EXIT_RUNNING = 4
+EXIT_RUNNING, EXIT_UNREACHABLE = 4, 5
 POLL_SECONDS = 5.0
+STALLED_SECONDS = 900.0  # no step counted for this long: a step is probably parked in the run dead-letter queue
+FINISHED = ("done", "done_with_unreachable", "aborted")
 
 
 def commands(sub: Any, through_admin: Callable[..., None]) -> None:
@@ -106,14 +109,18 @@ def _start(args: argparse.Namespace, ask: Ask) -> str | int:
 
 
 def _follow(args: argparse.Namespace, ask: Ask, run_id: str, rows: int) -> int:
-    from ecr_warden_tools.admin_client import EXIT_OK
+    from ecr_warden_tools.admin_client import EXIT_ERROR, EXIT_OK
 
     deadline = time.monotonic() + args.timeout
+    progress, moved = None, time.monotonic()
     while True:
         status = ask({"operation": "status", "run_id": run_id, "rows": max(0, min(rows, 1000))})
         if isinstance(status, int):
             return status
-        if status["state"] == "done" or not args.wait or time.monotonic() > deadline:
+        if status.get("updated_at") != progress:
+            progress, moved = status.get("updated_at"), time.monotonic()
+        stalled = time.monotonic() - moved > STALLED_SECONDS
+        if status["state"] in FINISHED or not args.wait or time.monotonic() > deadline or stalled:
             break
         print(_progress(status), file=sys.stderr)
         time.sleep(POLL_SECONDS)
@@ -121,7 +128,11 @@ def _follow(args: argparse.Namespace, ask: Ask, run_id: str, rows: int) -> int:
         print(json.dumps(status, indent=2, default=str))
     else:
         _print(status)
-    return EXIT_OK if status["state"] == "done" else EXIT_RUNNING
+    if stalled:
+        print(f"no step counted for {STALLED_SECONDS / 60:.0f} minutes: look in the run dead-letter queue "
+              "(output RunDeadLetterQueueUrl) and redrive it to resume", file=sys.stderr)  # fmt: skip
+    codes = {"done": EXIT_OK, "done_with_unreachable": EXIT_UNREACHABLE, "aborted": EXIT_ERROR}
+    return codes.get(status["state"], EXIT_RUNNING)
 
 
 def _progress(status: dict[str, Any]) -> str:
@@ -143,7 +154,12 @@ def _print(status: dict[str, Any]) -> None:
         what = row.get("kind") or row.get("result") or ""
         detail = row.get("reason") or "; ".join(row.get("changes", []) + row.get("reports", []))
         print(f"  {what:<18} {where}{('@' + row['digest']) if row.get('digest') else ''}  {detail}"[:220])
-    if status["state"] != "done":
+    if status["state"] == "done_with_unreachable":
+        print(f"{status['registries']['failed']} registries could not be read (above): deploy the member stack "
+              "there, or leave them out of --accounts/--regions", file=sys.stderr)  # fmt: skip
+    if status["state"] == "aborted":
+        print(f"the run was aborted while starting: {status.get('aborted')}; start a new one", file=sys.stderr)
+    elif status["state"] not in FINISHED:
         pending = status["batches"]["pending"] + status["registries"]["pending"]
         print(f"{pending} step(s) not counted yet; a step that failed five times waits in the run dead-letter queue "
               "(redrive it to resume: aws sqs start-message-move-task)", file=sys.stderr)  # fmt: skip

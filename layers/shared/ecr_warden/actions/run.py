@@ -52,6 +52,8 @@ class Run(AdminAction[RunRequest]):
     permissions: ClassVar[frozenset[str]] = frozenset(
         {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage"}
     )
+    # a start is logged (compact); a status is a read, polled every few seconds by --wait: not logged
+    logs_itself: ClassVar[bool] = True
 
     def check(self, request: RunRequest) -> None:
         if request.operation == "start" and request.job is None:
@@ -77,6 +79,9 @@ class Run(AdminAction[RunRequest]):
         assert request.job is not None
         accounts = self._accounts(request, tools)
         regions = list(request.regions or runs.regions or (tools.region,))
+        unknown = sorted(set(regions) - known_regions())
+        if unknown:
+            raise RequestRejected("regions", f"{', '.join(unknown)}: not a region ECR is offered in")
         if not runs.organization and (accounts != [tools.account] or regions != [tools.region]):
             raise RequestRejected(
                 "accounts" if accounts != [tools.account] else "regions",
@@ -85,9 +90,12 @@ class Run(AdminAction[RunRequest]):
             )
         run_id = f"{request.job}-{re.sub(r'[^A-Za-z0-9._:-]', '-', tools.request_id)}"[:100]
         try:
-            return runs.engine.start(run_id, request.job, scopes_of(accounts, regions), tools.who, request.reason)
+            started = runs.engine.start(run_id, request.job, scopes_of(accounts, regions), tools.who, request.reason)
         except RunRefused as refused:
             raise RequestRejected(refused.field, refused.message) from None
+        logged = request.model_dump(mode="json", exclude_none=True)
+        tools.exemptions.record(tools.log_entry("run", logged, request.reason, started))
+        return started
 
     @staticmethod
     def _accounts(request: RunRequest, tools: AdminTools) -> list[str]:
@@ -101,3 +109,16 @@ class Run(AdminAction[RunRequest]):
         if directory is None:
             raise RequestRejected("accounts", "'organization' needs organization mode (OrganizationId)")
         return directory.accounts()
+
+
+def known_regions() -> set[str]:
+    """The regions botocore knows ECR in (its endpoint data, no call): a typo is refused at the start, not found
+    by every step of the run failing to connect."""
+    import boto3
+
+    session = boto3.Session()
+    return {
+        region
+        for partition in ("aws", "aws-cn", "aws-us-gov")
+        for region in session.get_available_regions("ecr", partition_name=partition)
+    }

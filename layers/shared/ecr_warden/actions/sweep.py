@@ -102,7 +102,9 @@ class Sweep(AdminAction[SweepRequest]):
         continued = False
         if request.follow and next_token is not None and tools.continuation is not None:
             following = request.model_dump(mode="json", exclude_none=True)
-            tools.continuation.send({**following, "action": "sweep", "next_token": next_token})
+            # in the registry this sweep is in (organization mode: a member's, named by account and region)
+            where = {"account": tools.account, "region": tools.region}
+            tools.continuation.send({**following, **where, "action": "sweep", "next_token": next_token})
             continued = True
         result = {
             "swept": found.repositories,

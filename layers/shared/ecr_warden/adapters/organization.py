@@ -20,5 +20,11 @@ class OrganizationsDirectory:
         organizations = self._client or client("organizations")
         found: list[str] = []
         for page in organizations.get_paginator("list_accounts").paginate():
-            found.extend(str(a["Id"]) for a in page.get("Accounts", []) if a.get("Status", "ACTIVE") == "ACTIVE")
+            # `State` replaces `Status` (retired September 2026); a suspended or closing account has no registry to
+            # guard, and listing it every day would report it unreachable every day
+            found.extend(str(a["Id"]) for a in page.get("Accounts", []) if _state(a) == "ACTIVE")
         return sorted(found)
+
+
+def _state(account: dict[str, Any]) -> str:
+    return str(account.get("State") or account.get("Status") or "ACTIVE")
