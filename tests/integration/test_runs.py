@@ -91,6 +91,7 @@ def test_a_sweep_run_covers_every_member_registry_one_step_per_group_and_counts_
 
     status = ask(aws, action="run", operation="status", run_id=started["run_id"], rows=500)
     assert status["state"] == "done"
+    assert status["updated_at"] >= status["started_at"]
     assert status["registries"] == {"total": 4, "listed": 4, "failed": 0, "pending": 0}
     assert status["batches"] == {"queued": 8, "done": 8, "pending": 0}
     assert status["repositories"] == {"listed": 120, "done": 120, "worked_on": 120}
@@ -236,7 +237,8 @@ def test_unreachable_registries_are_counted_with_their_reasons_on_the_real_table
         engine.step(step, lambda step: BatchResult({"repositories": 1}, [], 1))
     status = progress.status("report-x")
     assert status is not None
-    assert status.done
+    assert status.complete
+    assert status.state == "done_with_unreachable"
     assert status.as_dict()["registries"] == {"total": 4, "listed": 2, "failed": 2, "pending": 0}
     assert set(status.failed_scopes) == {f"{MEMBERS[1]}#{r}" for r in REGIONS}
     assert all("sts:AssumeRole" in why for why in status.failed_scopes.values())
@@ -250,3 +252,73 @@ def drain_steps(aws: Env) -> Iterator[Any]:
         for message in messages:
             yield RunStep.model_validate_json(message["Body"])
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_the_summary_stays_small_and_a_retried_list_step_sends_its_first_plan(aws: Env) -> None:
+    """The summary (written by every count) holds the number of registries and a digest, not their list. A list
+    step whose count failed after sending is retried after the registry changed: it sends what it planned first."""
+    from ecr_warden.adapters.inventory import EcrInventory
+    from ecr_warden.adapters.runs import DynamoRunProgress, SqsRunQueue, unreachable
+    from ecr_warden.runs.model import BatchResult, RunStep
+    from ecr_warden.runs.ports import RunPorts
+    from ecr_warden.runs.service import RunEngine, RunRefused, scopes_of
+
+    for n in range(30):
+        aws.ecr.create_repository(repositoryName=f"ses-base/svc-{n:02d}")
+    table, dynamodb = aws.outputs["AuditTableName"], aws.clients["dynamodb"]
+    progress = DynamoRunProgress(table, dynamodb)
+    sent: list[RunStep] = []
+
+    class Queue(SqsRunQueue):
+        def send(self, steps: Any) -> None:
+            sent.extend(steps)
+
+    lister = lambda scope: EcrInventory(table, scope, aws.ecr)  # noqa: E731
+    ports = RunPorts(queue=Queue(aws.outputs["RunQueueUrl"]), progress=progress, lister=lister, unreachable=unreachable)
+    engine = RunEngine(ports)
+    scopes = scopes_of([CENTRAL], ["us-east-1"])
+    engine.start("sweep-y", "sweep", scopes, "alice", None)
+    item = dynamodb.get_item(TableName=table, Key={"pk": {"S": "run#sweep-y"}, "digest": {"S": "summary"}})["Item"]
+    assert "scopes" not in item
+    assert item["scopes_total"] == {"N": "1"}
+    assert engine.start("sweep-y", "sweep", scopes, "alice", None)["new"] is False
+    with pytest.raises(RunRefused):
+        engine.start("sweep-y", "sweep", scopes_of([CENTRAL], ["us-west-2"]), "alice", None)
+
+    list_step = sent[0]
+    sent.clear()
+    listed, calls = progress.listed, []
+
+    def flaky(step: RunStep, last: bool) -> bool:
+        calls.append(step)
+        if len(calls) == 1:
+            raise RuntimeError("the count failed")
+        return listed(step, last)
+
+    progress.listed = flaky  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        engine.step(list_step, lambda step: BatchResult({}))
+    first = list(sent)
+    assert [len(s.repositories) for s in first] == [25, 5]
+    for n in range(30, 45):
+        aws.ecr.create_repository(repositoryName=f"ses-base/svc-{n:02d}")
+    engine.step(list_step, lambda step: BatchResult({}))
+    assert sent[len(first) :] == first
+    for batch in first:
+        engine.step(batch, lambda step: BatchResult({}, [], len(step.repositories)))
+    status = progress.status("sweep-y")
+    assert status is not None
+    assert (status.state, status.counters["batches_queued"], status.counters["repositories_listed"]) == ("done", 2, 30)
+
+
+def test_a_step_of_no_run_is_parked_not_worked_on(aws: Env) -> None:
+    body = json.dumps({"kind": "batch", "run_id": "never-started", "job": "reconcile", "account": CENTRAL,
+                       "region": "us-east-1", "repositories": ["ses-base/a"]})  # fmt: skip
+    aws.ecr.create_repository(repositoryName="ses-base/a", imageTagMutability="MUTABLE")
+    record = {"messageId": "m1", "receiptHandle": "h", "body": body, "attributes": {}, "messageAttributes": {},
+              "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:r.fifo",
+              "awsRegion": "us-east-1"}  # fmt: skip
+    plain = settings(aws).model_copy(update={"member_role_name": "", "run_regions": ""})
+    assert admin_entry.process_run_steps({"Records": [record]}, plain, account=CENTRAL) == {"batchItemFailures": []}
+    repository = aws.ecr.describe_repositories(repositoryNames=["ses-base/a"])["repositories"][0]
+    assert repository["imageTagMutability"] == "MUTABLE"  # not reconciled

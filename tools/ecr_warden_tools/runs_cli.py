@@ -152,7 +152,7 @@ def _print(status: dict[str, Any]) -> None:
     for row in status.get("rows", []):
         where = f"{row.get('account')}/{row.get('region')} {row.get('repository', '')}"
         what = row.get("kind") or row.get("result") or ""
-        detail = row.get("reason") or "; ".join(row.get("changes", []) + row.get("reports", []))
+        detail = row.get("error") or row.get("reason") or "; ".join(row.get("changes", []) + row.get("reports", []))
         print(f"  {what:<18} {where}{('@' + row['digest']) if row.get('digest') else ''}  {detail}"[:220])
     if status["state"] == "done_with_unreachable":
         print(f"{status['registries']['failed']} registries could not be read (above): deploy the member stack "

@@ -229,6 +229,7 @@ def process_run_steps(
     from ecr_warden.contracts.parsing import validate_model
     from ecr_warden.runs.jobs import work
     from ecr_warden.runs.model import RunStep
+    from ecr_warden.runs.service import UNREACHABLE, StepRejected
     from ecr_warden.runtime import reject
 
     runs = run_tools(settings)
@@ -248,7 +249,13 @@ def process_run_steps(
             scoped = settings.in_region(step.region)
             return work(step, tools_factory(scoped, step.account, f"{step.run_id}#{step.key}", step.run_id, False))
 
-        result = runs.engine.step(step, in_scope)
+        try:
+            result = runs.engine.step(step, in_scope)
+        except StepRejected as error:  # no such run, or another job's: parked, never worked on
+            reject({"run-step": record.body}, error, settings, None)
+            return "rejected"
+        if result.startswith(UNREACHABLE):
+            metrics.add_metric(name="RunRegistriesUnreachable", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="RunStepsDone", unit=MetricUnit.Count, value=1)
         return result
 

@@ -9,10 +9,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecr_warden.domain.images import Scope
-from ecr_warden.runs.model import BATCH, MAX_SCOPES, BatchResult, Job, RunStep, RunSummary
+from ecr_warden.errors import PermanentError
+from ecr_warden.runs.model import MAX_SCOPES, BatchResult, Job, PagePlan, RunStep, RunSummary, scopes_digest
 from ecr_warden.runs.ports import RunPorts
 
 Work = Callable[[RunStep], BatchResult]
+EXPIRED_PAGE = "ECR no longer accepts the page token (expired): start a new run"
+UNREACHABLE = "registry unreachable"  # how a step's result starts when its registry was recorded unreachable
+
+
+class StepRejected(PermanentError):
+    """A step of no run we know (its summary is gone or never was), or of another job than its run's."""
 
 
 class RunRefused(ValueError):
@@ -40,18 +47,33 @@ class RunEngine:
         """Record the run, then queue one list step per registry. Starting the same run id again (a retried
         request) queues nothing new: SQS deduplicates the steps and the progress counts each once."""
         started = self.now().astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        summary = RunSummary(run_id, job, by, reason, started, tuple(f"{s.account}#{s.region}" for s in scopes))
-        created = self.ports.progress.create(summary)
+        digest = scopes_digest([f"{s.account}#{s.region}" for s in scopes])
+        summary = RunSummary(run_id, job, by, reason, started, len(scopes), digest)
+        progress = self.ports.progress
+        created = progress.create(summary)
+        existing = None
         if not created:
-            existing = self.ports.progress.status(run_id)
-            if existing is None or existing.summary.job != job or existing.summary.scopes != summary.scopes:
+            existing = progress.status(run_id)
+            if existing is None or existing.summary.job != job or existing.summary.scopes_digest != digest:
                 raise RunRefused("run_id", f"{run_id} names another run already: choose a new id")
         steps = [RunStep(kind="list", run_id=run_id, job=job, account=s.account, region=s.region) for s in scopes]
-        self.ports.queue.send(steps)
+        try:
+            self.ports.queue.send(steps)
+        except Exception as error:
+            # some registries' first steps may be missing: the run could never finish, so it says it was aborted
+            progress.abort(run_id, f"its steps could not all be queued: {str(error)[:300] or type(error).__name__}")
+            raise
+        if existing is not None and existing.aborted is not None:
+            progress.abort(run_id, None)  # a retried start queued them all: the run goes on
         return {"run_id": run_id, "job": job, "registries": len(scopes), "queued": len(steps), "new": created}
 
     def step(self, step: RunStep, work: Work) -> str:
-        if self.ports.progress.counted(step.run_id, step.key):
+        job, counted = self.ports.progress.lookup(step.run_id, step.key)
+        if job is None:
+            raise StepRejected(f"no run {step.run_id} (expired, or never started): step {step.key} not worked on")
+        if job != step.job:
+            raise StepRejected(f"run {step.run_id} is a {job} run, not {step.job}: step {step.key} not worked on")
+        if counted:
             return "already done"
         if step.kind == "list":
             return self._list(step)
@@ -60,26 +82,34 @@ class RunEngine:
         return f"{result.repositories} of {len(step.repositories)} repositories worked on"
 
     def _list(self, step: RunStep) -> str:
-        """One page of the registry: its batches, then the next page's list step (the group keeps that order)."""
-        try:
-            page = self.ports.lister(step.scope).repositories(step.page_token)
-        except Exception as error:
-            why = self.ports.unreachable(error)
-            if why is None:
-                raise  # throttling, a timeout: SQS retries the step
-            self.ports.progress.failed(step, why)
-            return f"registry unreachable: {why}"
-        batches = [
-            step.model_copy(update={"kind": "batch", "page_token": None, "index": n,
-                                    "repositories": page.names[start : start + BATCH]})
-            for n, start in enumerate(range(0, len(page.names), BATCH))
-        ]  # fmt: skip
-        follow = []
-        if page.next_token:
-            follow = [step.model_copy(update={"page": step.page + 1, "page_token": page.next_token})]
+        """One page of the registry: its batches, then the next page's list step (the group keeps that order). The
+        page is listed once: its plan is stored (and its batches counted queued) before anything is sent, and a
+        retried step sends exactly that plan again, so its batches are the ones counted, whatever ECR says now."""
+        plan = self.ports.progress.stored_plan(step)
+        if plan is None:
+            try:
+                page = self.ports.lister(step.scope).repositories(step.page_token)
+            except Exception as error:
+                why = self.ports.unreachable(error)
+                if why is None and step.page_token and _code(error) == "InvalidParameterException":
+                    why = EXPIRED_PAGE  # e.g. a step redriven from the dead-letter queue days later
+                if why is None:
+                    raise  # throttling, a timeout: SQS retries the step
+                if not self.ports.progress.failed(step, why):
+                    return "already done"
+                return f"{UNREACHABLE}: {why}"
+            plan = self.ports.progress.plan(step, PagePlan(tuple(page.names), page.next_token))
+        batches = step.batches(plan.names)
+        follow = [step.following(page=step.page + 1, page_token=plan.next_token)] if plan.next_token else []
         self.ports.queue.send([*batches, *follow])
-        self.ports.progress.listed(step, len(batches), len(page.names), last=not follow)
-        return f"{len(page.names)} repositories in {len(batches)} batches" + (", more to list" if follow else "")
+        self.ports.progress.listed(step, last=not follow)
+        return f"{len(plan.names)} repositories in {len(batches)} batches" + (", more to list" if follow else "")
+
+
+def _code(error: Exception) -> str | None:
+    """An AWS error's code (botocore's ClientError), without depending on botocore here."""
+    code = ((getattr(error, "response", None) or {}).get("Error") or {}).get("Code")
+    return str(code) if code else None
 
 
 class RunTools:
