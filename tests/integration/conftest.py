@@ -26,6 +26,7 @@ from ecr_warden.gate.dispatch import ScanGate
 from ecr_warden.gate.ports import Ports
 from ecr_warden.policy.load import default_policy
 from ecr_warden.policy.model import Policy
+from ecr_warden.settings import AdminSettings
 from ecr_warden_tools.local import moto_patches
 from ecr_warden_tools.local.images import image_manifest
 from ecr_warden_tools.local.provision import Provisioner
@@ -204,3 +205,14 @@ def organization(aws: Env) -> Iterator[Env]:
     yield aws
     aws_clients.configure(None, None)  # the factory is module state: leave it single-account for other tests
     aws_clients.reset_clients()
+
+
+def admin_settings(aws: Env, regions: tuple[str, ...] = ()) -> AdminSettings:
+    """The central admin function's environment as template.yaml sets it with OrganizationId."""
+    return AdminSettings.from_env({
+        "AWS_REGION": "us-east-1", "WARDEN_ENVIRONMENT": "dev", "WARDEN_MODE": "enforce",
+        "AUDIT_TABLE_NAME": aws.outputs["AuditTableName"], "DECISION_BUS_NAME": aws.outputs["DecisionBusName"],
+        "POLICY_PARAMETER_NAME": aws.outputs["PolicyParameterName"],
+        "RECONCILE_QUEUE_URL": aws.outputs["SettingsReconcileQueueUrl"], "RUN_QUEUE_URL": aws.outputs["RunQueueUrl"],
+        "RUN_REGIONS": ",".join(regions), "MEMBER_ROLE_NAME": ROLE, "WARDEN_ACCOUNT_ID": ACCOUNT,
+    })  # fmt: skip

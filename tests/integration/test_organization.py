@@ -23,12 +23,12 @@ from ecr_warden.domain.images import Scope
 from ecr_warden.gate import entry
 from ecr_warden.gate.dispatch import ScanGate
 from ecr_warden.notify import message
-from ecr_warden.settings import AdminSettings, GateSettings
+from ecr_warden.settings import GateSettings
 from ecr_warden_tools.local.images import image_manifest
 from tests.conftest import load_event
 from tests.events import ACCOUNT as CENTRAL
 from tests.events import CRITICAL
-from tests.integration.conftest import ROLE, Env, member_client
+from tests.integration.conftest import ROLE, Env, admin_settings, member_client
 
 SOURCE = Scope("210987654321", "ap-northeast-1")  # the member account where CI pushes
 REPLICA = Scope("987654321098", "us-west-2")  # the replication destination: another account, another region
@@ -155,16 +155,6 @@ def test_a_forwarded_event_naming_no_real_region_is_rejected_not_acted_on(organi
     outcome = entry.process(raw, settings(aws), lambda s, a: pytest.fail("no gate for a forged region"))
     assert outcome["status"] == "rejected"
     assert "region" in outcome["error"]
-
-
-def admin_settings(aws: Env) -> AdminSettings:
-    return AdminSettings.from_env({
-        "AWS_REGION": "us-east-1", "WARDEN_ENVIRONMENT": "dev", "WARDEN_MODE": "enforce",
-        "AUDIT_TABLE_NAME": aws.outputs["AuditTableName"], "DECISION_BUS_NAME": aws.outputs["DecisionBusName"],
-        "POLICY_PARAMETER_NAME": aws.outputs["PolicyParameterName"],
-        "RECONCILE_QUEUE_URL": aws.outputs["SettingsReconcileQueueUrl"],
-        "MEMBER_ROLE_NAME": ROLE, "WARDEN_ACCOUNT_ID": CENTRAL,
-    })  # fmt: skip
 
 
 def test_the_central_admin_function_releases_a_members_copy_in_its_own_account_and_region(organization: Env) -> None:

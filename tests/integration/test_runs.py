@@ -16,7 +16,7 @@ from ecr_warden.admin import entry as admin_entry
 from ecr_warden.domain.images import Scope
 from ecr_warden.settings import AdminSettings
 from tests.events import ACCOUNT as CENTRAL
-from tests.integration.conftest import ROLE, Env, member_client
+from tests.integration.conftest import Env, admin_settings, member_client
 
 MEMBERS = ("210987654321", "987654321098")
 REGIONS = ("us-east-1", "us-west-2")
@@ -24,19 +24,7 @@ SCOPES = [Scope(a, r) for a in MEMBERS for r in REGIONS]
 
 
 def settings(aws: Env) -> AdminSettings:
-    return AdminSettings.from_env({
-        "AWS_REGION": "us-east-1",
-        "WARDEN_ENVIRONMENT": "dev",
-        "WARDEN_MODE": "enforce",
-        "AUDIT_TABLE_NAME": aws.outputs["AuditTableName"],
-        "DECISION_BUS_NAME": aws.outputs["DecisionBusName"],
-        "POLICY_PARAMETER_NAME": aws.outputs["PolicyParameterName"],
-        "RECONCILE_QUEUE_URL": aws.outputs["SettingsReconcileQueueUrl"],
-        "RUN_QUEUE_URL": aws.outputs["RunQueueUrl"],
-        "RUN_REGIONS": ",".join(REGIONS),
-        "MEMBER_ROLE_NAME": ROLE,
-        "WARDEN_ACCOUNT_ID": CENTRAL,
-    })  # fmt: skip
+    return admin_settings(aws, REGIONS)
 
 
 @pytest.fixture

@@ -3,13 +3,16 @@ AWS client wiring. No function's entry imports another's; they all import this."
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import json
+from typing import Any, Protocol, TypeVar
 
 from ecr_warden.adapters.dead_letter import SqsDeadLetter
 from ecr_warden.adapters.policy_source import SsmPolicySource
 from ecr_warden.errors import PermanentError
 from ecr_warden.observability import MetricUnit, logger, metrics
 from ecr_warden.settings import FunctionSettings
+
+ModelT = TypeVar("ModelT")
 
 
 class DeadLetter(Protocol):
@@ -60,3 +63,18 @@ def reject(
     if dead_letter is not None:
         dead_letter.send(raw, error, settings.function_name)
     return {"status": "rejected", "error": str(error)}
+
+
+def queued_message(
+    body: str, model: type[ModelT], what: str, settings: FunctionSettings, dead_letter: DeadLetter | None = None
+) -> ModelT | None:
+    """One of our own queue's messages, validated; None when it is malformed, after parking it once (a retry
+    can't mend it)."""
+    from ecr_warden.contracts.parsing import validate_model
+
+    try:
+        return validate_model(model, json.loads(body), what=what)  # type: ignore[type-var]
+    except (ValueError, PermanentError) as error:
+        permanent = error if isinstance(error, PermanentError) else PermanentError(f"not JSON: {error}")
+        reject({what.replace(" ", "-"): body}, permanent, settings, dead_letter)
+        return None

@@ -12,7 +12,6 @@ id, and every action finishes what an interrupted run left undone."""
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Callable
@@ -226,22 +225,18 @@ def process_run_steps(
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    from ecr_warden.contracts.parsing import validate_model
     from ecr_warden.runs.jobs import work
     from ecr_warden.runs.model import RunStep
     from ecr_warden.runs.service import UNREACHABLE, StepRejected
-    from ecr_warden.runtime import reject
+    from ecr_warden.runtime import queued_message, reject
 
     runs = run_tools(settings)
     if runs is None:
         raise PermanentError("run steps arrived, but RUN_QUEUE_URL is not set")
 
     def one(record: SQSRecord) -> str:
-        try:
-            step = validate_model(RunStep, json.loads(record.body), what="run step")
-        except (ValueError, PermanentError) as error:
-            permanent = error if isinstance(error, PermanentError) else PermanentError(f"not JSON: {error}")
-            reject({"run-step": record.body}, permanent, settings, None)
+        step = queued_message(record.body, RunStep, "run step", settings)
+        if step is None:
             return "rejected"
         logger.append_keys(run_id=step.run_id, run_scope=step.group)
 

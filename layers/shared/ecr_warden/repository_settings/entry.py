@@ -4,7 +4,6 @@ batch of repositories from the fan-out queue. Wires the real adapters; bad input
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any, Literal
@@ -24,7 +23,7 @@ from ecr_warden.observability import MetricUnit, logger, metrics
 from ecr_warden.repository_settings.context import Outcome, SettingsContext
 from ecr_warden.repository_settings.ports import SettingsPorts
 from ecr_warden.repository_settings.service import SettingsGuard
-from ecr_warden.runtime import DeadLetter, connect_accounts, policy_source, reject
+from ecr_warden.runtime import DeadLetter, connect_accounts, policy_source, queued_message, reject
 from ecr_warden.settings import SettingsGuardSettings
 
 # Every adapter the settings guard is wired with; its IAM is what these and its actions declare
@@ -146,11 +145,8 @@ def _batch(
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     def reconcile(record: SQSRecord) -> str:
-        try:
-            batch = validate_model(ReconcileBatch, json.loads(record.body), what="reconcile batch")
-        except (ValueError, PermanentError) as error:
-            permanent = error if isinstance(error, PermanentError) else PermanentError(f"not JSON: {error}")
-            reject({"reconcile-batch": record.body}, permanent, settings, dead_letter)
+        batch = queued_message(record.body, ReconcileBatch, "reconcile batch", settings, dead_letter)
+        if batch is None:
             return "rejected"
         guard = guard_factory(settings.in_region(batch.region or settings.region), batch.account)
         outcomes = guard.reconcile(batch.run_id, list(batch.repositories))
