@@ -415,3 +415,29 @@ def test_the_environment_maps_to_the_stack_samconfig_names(tmp_path: Path) -> No
     assert doctor._samconfig_environment("prod", ROOT / "samconfig.toml")["stack_name"] == "ecr-warden-prod"
     assert doctor._samconfig_environment("dev", ROOT / "samconfig.toml")["stack_name"] == "ecr-warden-dev"
     assert doctor._samconfig_environment("dev", tmp_path / "missing.toml") == {}
+
+
+def test_organization_mode_checks_that_this_account_can_list_the_organizations_accounts(env: Env) -> None:
+    from botocore.exceptions import ClientError
+
+    target = env.ready().target()
+    target.parameters = {"OrganizationId": "o-abc123"}
+    env.client("organizations").create_organization(FeatureSet="ALL")
+    check = by_name(Doctor(env.clients, target).run())["organization accounts"]
+    assert check.status == Status.OK
+    assert "accounts listed: runs can cover them" in check.detail
+
+    class NotDelegated:
+        def list_accounts(self, **_: Any) -> Any:
+            error = {"Error": {"Code": "AccessDeniedException", "Message": "not a delegated administrator"}}
+            raise ClientError(error, "ListAccounts")  # type: ignore[arg-type]
+
+    calls = env.clients
+    check = by_name(Doctor(lambda s: NotDelegated() if s == "organizations" else calls(s), target).run())[
+        "organization accounts"
+    ]
+    assert check.status == Status.WARN
+    assert "daily organization sweep and reconcile runs will be refused" in check.detail
+    assert check.fix is not None
+    assert "enable-delegated-admin-account" in check.fix
+    assert "organization accounts" not in by_name(Doctor(env.clients, env.target()).run())  # single account

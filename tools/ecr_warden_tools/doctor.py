@@ -359,6 +359,7 @@ class Doctor:
             ("Inspector ECR scanning", "BatchGetAccountStatus", True, self.inspector),
             ("Slack webhook", "GetSecretValue", True, self.slack),
             ("EventBridge rules", "DescribeRule", True, self.rules),
+            ("organization accounts", "ListAccounts", False, self.organization_accounts),
             ("SNS subscriptions", "ListSubscriptionsByTopic", False, self.subscriptions),
             ("CloudWatch alarms", "DescribeAlarms", False, self.alarms),
             ("dead-letter queues", "GetQueueAttributes", False, self.dead_letter_queues),
@@ -407,6 +408,34 @@ class Doctor:
                 "Inspector checks here are this account's; each member account needs its own (docs/ORGANIZATION.md)",
                 required=False,
             )
+
+    def organization_accounts(self) -> Iterator[Check]:
+        """Organization mode: runs with `--accounts organization` (and the daily ones) list the accounts; only the
+        management account or a delegated administrator may."""
+        if not self.target.parameters.get("OrganizationId"):
+            return
+        from botocore.exceptions import ClientError
+
+        try:
+            page = self.clients("organizations").list_accounts(MaxResults=20)
+        except ClientError as exc:
+            if _code(exc) not in ("AccessDeniedException", "AWSOrganizationsNotInUseException"):
+                raise
+            yield Check(
+                "organization accounts",
+                Status.WARN,
+                f"this account can't list the organization's accounts ({_code(exc)}): the daily organization sweep "
+                "and reconcile runs will be refused",
+                "from the management account, make this account a delegated administrator (e.g. Inspector's: aws "
+                "inspector2 enable-delegated-admin-account --delegated-admin-account-id <this account>), or start "
+                "runs with --accounts <ids>",
+                required=False,
+            )
+            return
+        shown = len(page.get("Accounts", []))
+        more = "+" if page.get("NextToken") else ""
+        yield Check("organization accounts", Status.OK, f"{shown}{more} accounts listed: runs can cover them",
+                    required=False)  # fmt: skip
 
     # -- functions and mode --------------------------------------------------------------------------------------
 
