@@ -199,3 +199,23 @@ def test_a_single_account_admin_function_refuses_another_registry(aws: Env) -> N
         assert answer["ok"] is False, extra
         assert answer["error"]["field"] == field, answer
     assert admin_entry.process({**base, "account": CENTRAL, "region": "us-east-1"}, plain, account=CENTRAL)["ok"]
+
+
+def test_a_member_registry_the_role_cant_open_is_a_one_line_refusal_not_a_crash(organization: Env) -> None:
+    """An account outside the organization (or without the member stack) refuses the member role: the admin
+    function says so in one line and changes nothing; it doesn't fail the invocation (which Lambda would retry)."""
+    from botocore.exceptions import ClientError
+
+    def refused(*_: Any) -> Any:
+        error = {"Error": {"Code": "AccessDenied", "Message": "not authorized to perform: sts:AssumeRole"}}
+        raise ClientError(error, "AssumeRole")  # type: ignore[arg-type]
+
+    request = {"action": "exempt", "operation": "list", "by": "alice", "account": "555555555555",
+               "region": "us-east-1"}  # fmt: skip
+    answer = admin_entry.process(request, admin_settings(organization), account=CENTRAL, tools_factory=refused)
+    assert answer["ok"] is False
+    assert answer["error"]["type"] == "rejected"
+    assert answer["error"]["message"].startswith("555555555555/us-east-1 can't be reached: AccessDenied")
+    with pytest.raises(ClientError):  # its own registry unreachable is an error of the deployment: it propagates
+        admin_entry.process({**request, "account": None, "region": None}, admin_settings(organization),
+                            account=CENTRAL, tools_factory=refused)  # fmt: skip

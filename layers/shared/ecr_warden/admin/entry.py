@@ -157,6 +157,7 @@ def process(
     """`request_id`: the invocation's id (Lambda's aws_request_id, kept across its retries); a new one if None.
     `verified_identity`: the caller's IAM identity when the invocation path verified it (never for plain invoke)."""
     request_id = request_id or str(uuid.uuid4())
+    target_account = target_region = None
     try:
         payload, target_account, target_region = split_target(payload)
         request = parse(payload)
@@ -165,8 +166,16 @@ def process(
         logger.append_keys(admin_action=request.action, admin_request_id=request_id, account=account,
                            region=settings.region)  # fmt: skip
         logger.info("admin request", by=by, by_verified=verified_identity is not None)
-        tools = tools_factory(settings, account, request_id, by, verified_identity is not None)
-        result = AdminService(tools).handle(request)
+        try:
+            tools = tools_factory(settings, account, request_id, by, verified_identity is not None)
+            result = AdminService(tools).handle(request)
+        except Exception as error:
+            # a member registry the member role doesn't open (no member stack, an account outside the organization,
+            # a region not enabled): a one-line refusal, nothing changed; anything else propagates (Lambda retries)
+            why = unreachable(error) if target_account or target_region else None
+            if why is None:
+                raise
+            raise RequestRejected("account", f"{account}/{settings.region} can't be reached: {why}") from None
     except InvalidRequest as error:
         return _error("invalid_request", error.field, error.message)
     except RequestRejected as error:
