@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -12,6 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 TEMPLATE = ROOT / "template.yaml"
+
+
+def adapter_iam(adapters: tuple[type | str, ...]) -> frozenset[str]:
+    """The IAM actions a function's adapters declare (their modules' IAM_ACTIONS): classes, or module names."""
+    modules = (a if isinstance(a, str) else a.__module__ for a in adapters)
+    return frozenset().union(*(importlib.import_module(m).IAM_ACTIONS for m in modules))
+
 
 for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
     os.environ.pop(key, None)

@@ -13,16 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ecr_warden.admin.entry import process
-from ecr_warden.admin.ports import (
-    AdminTools,
-    Coverage,
-    ExemptionConflict,
-    ImageSummary,
-    LifecyclePreview,
-    RepositoryPage,
-    ScanLimitError,
-    StoredExemption,
-)
+from ecr_warden.admin.ports import AdminTools, Coverage, ImageSummary, LifecyclePreview, RepositoryPage, ScanLimitError
+from ecr_warden.domain.exemptions import ExemptionConflict, StoredExemption
 from ecr_warden.policy.model import Exemption, Policy
 from ecr_warden.repository_settings.service import SettingsGuard
 from ecr_warden.settings import AdminSettings
@@ -223,8 +215,11 @@ class Admin:
 
         import fnmatch
 
+        gate = self.gate()
         return AdminTools(
-            gate=self.gate(),
+            policy=gate.ctx.policy,
+            now=gate.ctx.now,
+            make_gate=lambda: gate,
             exemptions=self.exemptions,
             scans=self.scans,
             settings_guard=guard,

@@ -162,3 +162,34 @@ def test_a_deferred_event_model_validates_at_its_first_event(name: str) -> None:
         env={"PYTHONPATH": str(ROOT / "layers" / "shared"), "AWS_DEFAULT_REGION": "us-east-1"},
     )
     assert done.stdout.split()[1] == "True"
+
+
+def _loaded(script: str, prefixes: tuple[str, ...]) -> list[str]:
+    listing = f"import sys\nprint(sorted(n for n in sys.modules if n.startswith({prefixes!r})))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script + listing],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "layers" / "shared"), "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    loaded: list[str] = eval(done.stdout.strip().splitlines()[-1])  # a printed list of module names
+    return loaded
+
+
+def test_an_admin_request_loads_only_the_action_it_names() -> None:
+    """`exempt list` imports the exempt action, not the seven others nor the gate's, the settings guard's or the
+    runs' machinery some of them need (the admin function's cold start, docs/PERFORMANCE.md)."""
+    script = (
+        "from ecr_warden.admin.entry import parse\n"
+        "from ecr_warden.actions.registry import admin_action\n"
+        "request = parse({'action': 'exempt', 'operation': 'list', 'by': 'me'})\n"
+        "admin_action(request.action).check(request)\n"
+    )
+    heavy = ("ecr_warden.actions.", "ecr_warden.gate.", "ecr_warden.runs", "ecr_warden.repository_settings.service")
+    assert _loaded(script, heavy) == ["ecr_warden.actions.exempt", "ecr_warden.actions.registry"]
+
+
+def test_the_gate_does_not_load_the_admin_functions_modules() -> None:
+    assert _loaded("import ecr_warden.gate.entry\n", ("ecr_warden.admin", "ecr_warden.actions")) == []

@@ -5,7 +5,6 @@ OrganizationId is set."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from ecr_warden.gate import entry as gate_entry
 from ecr_warden.repository_settings import actions as settings_actions
 from ecr_warden.repository_settings import entry as settings_entry
 from ecr_warden_tools.local.template import Resolver, load_template, parameter_defaults
-from tests.conftest import TEMPLATE
+from tests.conftest import TEMPLATE, adapter_iam
 
 MEMBER = load_template(Path(TEMPLATE).parent / "member.yaml")
 CENTRAL = load_template(TEMPLATE)
@@ -24,10 +23,6 @@ CENTRAL = load_template(TEMPLATE)
 # table, queues, decision bus, topic, secrets and policy parameter are the central account's, reached with the
 # functions' own credentials.
 MEMBER_SERVICES = ("ecr:", "inspector2:", "kms:")
-
-
-def _declared(adapters: tuple[type, ...]) -> frozenset[str]:
-    return frozenset().union(*(importlib.import_module(a.__module__).IAM_ACTIONS for a in adapters))
 
 
 def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -39,10 +34,10 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
 
 
 def test_member_role_grants_exactly_what_the_gate_settings_guard_and_admin_declare_for_a_registry() -> None:
-    gate = _declared(gate_entry.ADAPTERS) | actions.permissions_of(*gate_entry.REMEDIATIONS)
-    guard = _declared(settings_entry.ADAPTERS) | settings_actions.permissions(registry_level=False)
+    gate = adapter_iam(gate_entry.ADAPTERS) | actions.permissions_of(*gate_entry.REMEDIATIONS)
+    guard = adapter_iam(settings_entry.ADAPTERS) | settings_actions.permissions(registry_level=False)
     # the admin function: its requests may name a member's registry, and its runs (reconcile, sweep, report)
-    runs = _declared(admin_entry.ADAPTERS) | actions.permissions_of(*admin_entry.REMEDIATIONS)
+    runs = adapter_iam(admin_entry.ADAPTERS) | actions.permissions_of(*admin_entry.REMEDIATIONS)
     needed = {a for a in gate | guard | runs if a.startswith(MEMBER_SERVICES)}
     granted = _actions(_statements(MEMBER["Resources"]["MemberRole"]))
     assert granted == needed, f"missing: {needed - granted}; more than needed: {granted - needed}"

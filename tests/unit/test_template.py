@@ -3,7 +3,6 @@ patterns that select exactly the sample events each function handles."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Any
 
@@ -14,7 +13,7 @@ from ecr_warden.gate import entry as gate_entry
 from ecr_warden.notify import entry as notifier_entry
 from ecr_warden_tools.local import moto_patches
 from ecr_warden_tools.local.template import load_template
-from tests.conftest import EVENTS, TEMPLATE, load_event
+from tests.conftest import EVENTS, TEMPLATE, adapter_iam, load_event
 
 TEMPLATE_DOC = load_template(TEMPLATE)
 FUNCTIONS = {
@@ -65,10 +64,9 @@ def _actions(function: str) -> set[str]:
     return {action for statement in _statements(function) for action in statement["Action"]}
 
 
-def _declared(adapters: tuple[type, ...], remediations: tuple[str, ...] = ()) -> frozenset[str]:
+def _declared(adapters: tuple[type | str, ...], remediations: tuple[str, ...] = ()) -> frozenset[str]:
     """What a function's adapters (their module's IAM_ACTIONS) and remediation actions declare they need."""
-    needed = frozenset().union(*(importlib.import_module(a.__module__).IAM_ACTIONS for a in adapters))
-    return needed | actions.permissions_of(*remediations)
+    return adapter_iam(adapters) | actions.permissions_of(*remediations)
 
 
 def test_scan_gate_iam_mirrors_its_adapters_and_actions() -> None:
@@ -85,7 +83,7 @@ def test_admin_function_iam_mirrors_its_adapters_actions_and_the_settings_guards
     needed = _declared(admin_entry.ADAPTERS, admin_entry.REMEDIATIONS) | settings_actions.permissions(False)
     granted = _actions("AdminFunction")
     assert granted == needed, f"missing: {needed - granted}; more than needed: {granted - needed}"
-    assert set(admin_entry.REMEDIATIONS) == set(actions.ACTIONS) | set(actions.ADMIN_ACTIONS)
+    assert set(admin_entry.REMEDIATIONS) == set(actions.load_all())
 
 
 def test_admin_function_writes_only_governed_repositories_and_people_may_only_invoke_it() -> None:
@@ -101,7 +99,9 @@ def test_admin_function_writes_only_governed_repositories_and_people_may_only_in
     # reconcile run) and by its own run queue's steps (no event of any other kind)
     events = props["Events"]
     assert set(events) == {"DailySweep", "DailyOrganizationReconcile", "RunSteps"}
-    from ecr_warden.admin.requests import AdminRun, AdminSweep, parse
+    from ecr_warden.actions.run import AdminRun
+    from ecr_warden.actions.sweep import AdminSweep
+    from ecr_warden.admin.requests import parse
 
     sweep = events["DailySweep"]
     assert sweep["Type"] == "ScheduleV2"
@@ -140,12 +140,15 @@ def test_notifier_iam_mirrors_its_adapters_and_never_touches_ecr() -> None:
 
 
 def test_every_remediation_action_declares_its_input_and_permissions() -> None:
-    assert actions.ACTIONS, "no remediation action registered"
-    for name, action in {**actions.ACTIONS, **actions.ADMIN_ACTIONS}.items():
+    assert set(actions.load_all()) == set(actions.MODULES)
+    for name, action in actions.load_all().items():
         assert action.name == name
         assert action.permissions, f"{name} declares no IAM permissions"
         assert all(":" in permission for permission in action.permissions)
         assert action.input_model.model_json_schema()["properties"], f"{name} has no input fields"
+        tag = action.admin_model.model_json_schema()["properties"]["action"]
+        assert tag["const"] == name, f"{name}: its admin payload is tagged {tag}"
+        assert issubclass(action.admin_model, action.input_model)
 
 
 # Actions whose service offers no resource-level permissions: "*" is the only Resource IAM accepts for them.

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecr_warden.adapters.audit_store import partition_key
 from ecr_warden.adapters.aws import error_code
+from ecr_warden.adapters.dynamodb_items import partition_key
 from ecr_warden.domain.images import Scope
 
 

@@ -5,7 +5,7 @@ settings guard's own service (the same decisions, records and announcements as i
 from __future__ import annotations
 
 from itertools import islice
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,10 +30,17 @@ class EnforceRequest(BaseModel):
     by: Who
 
 
+class AdminEnforce(EnforceRequest):
+    """The admin function's `enforce` payload (admin/requests.py)."""
+
+    action: Literal["enforce"]
+
+
 @register_admin
 class Enforce(AdminAction[EnforceRequest]):
     name = "enforce"
     input_model = EnforceRequest
+    admin_model = AdminEnforce
     # the settings guard's own adapters and setting actions are granted with it (tests/unit/test_template.py)
     permissions: ClassVar[frozenset[str]] = frozenset({"ecr:DescribeRepositories", "dynamodb:PutItem"})
 

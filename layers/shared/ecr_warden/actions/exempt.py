@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from ecr_warden.actions.registry import AdminAction, RequestRejected, Who, Why, register_admin
-from ecr_warden.admin.ports import ExemptionConflict, StoredExemption, iso
 from ecr_warden.contracts.common import AwsTimestamp, Digest, RepositoryName
+from ecr_warden.domain.exemptions import ExemptionConflict, StoredExemption, iso
 
 if TYPE_CHECKING:
     from ecr_warden.admin.ports import AdminTools
@@ -64,10 +64,17 @@ class ExemptRequest(BaseModel):
     by: Who
 
 
+class AdminExempt(ExemptRequest):
+    """The admin function's `exempt` payload (admin/requests.py)."""
+
+    action: Literal["exempt"]
+
+
 @register_admin
 class Exempt(AdminAction[ExemptRequest]):
     name = "exempt"
     input_model = ExemptRequest
+    admin_model = AdminExempt
     permissions: ClassVar[frozenset[str]] = frozenset(
         {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "ecr:DescribeRepositories",
          "ecr:DescribeImages"}

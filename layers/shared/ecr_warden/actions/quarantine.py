@@ -5,7 +5,7 @@ decision says "quarantined by <who>: <reason>"."""
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -55,10 +55,18 @@ def governed(actor: Actor, repository: str) -> None:
         raise RequestRejected("repository", f"{repository}: no policy rule covers it, so ecr-warden does not guard it")
 
 
+class AdminQuarantine(QuarantineRequest):
+    """The admin function's `quarantine` payload (admin/requests.py)."""
+
+    action: Literal["quarantine"]
+    request_id: None = None  # the invocation's own id, never the payload's
+
+
 @register
 class Quarantine(RemediationAction[QuarantineRequest]):
     name = "quarantine"
     input_model = QuarantineRequest
+    admin_model = AdminQuarantine
     permissions: ClassVar[frozenset[str]] = frozenset(
         {
             "dynamodb:GetItem",

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ecr_warden.actions.registry import RemediationAction, register
+from ecr_warden.actions.registry import ReleaseError, RemediationAction, Who, Why, register
 from ecr_warden.contracts.common import Digest, RepositoryName
 from ecr_warden.contracts.decision import Action
 from ecr_warden.domain.records import BLOCKED, ImageStatus
-from ecr_warden.errors import PermanentError
 from ecr_warden.gate import restore, transitions
 from ecr_warden.gate.acting import Actor
 from ecr_warden.gate.context import Outcome, Trigger
-
-
-class ReleaseError(PermanentError):
-    """The image cannot be released (unknown to ecr-warden, or not blocked)."""
 
 
 class ReleaseRequest(BaseModel):
@@ -29,10 +24,19 @@ class ReleaseRequest(BaseModel):
     by: str = Field(min_length=1, max_length=200)
 
 
+class AdminRelease(ReleaseRequest):
+    """The admin function's `release` payload (admin/requests.py)."""
+
+    action: Literal["release"]
+    reason: Why  # stricter than the CLI's: at least 3 printable characters
+    by: Who
+
+
 @register
 class Release(RemediationAction[ReleaseRequest]):
     name = "release"
     input_model = ReleaseRequest
+    admin_model = AdminRelease
     permissions: ClassVar[frozenset[str]] = frozenset(
         {
             "dynamodb:GetItem",

@@ -18,15 +18,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from ecr_warden.actions.enforce import _preview
 from ecr_warden.actions.registry import AdminAction, RequestRejected, Who, Why, register_admin
 from ecr_warden.adapters.aws import error_code
-from ecr_warden.admin.ports import ImageSummary, StoredExemption, iso
+from ecr_warden.admin.ports import ImageSummary
 from ecr_warden.contracts.common import RepositoryName
+from ecr_warden.domain.exemptions import StoredExemption, iso
 from ecr_warden.domain.findings import Finding
 from ecr_warden.domain.images import ImageRef
 from ecr_warden.domain.records import BLOCKED, ImageRecord, ImageStatus
@@ -89,10 +90,17 @@ class ReportRequest(BaseModel):
     by: Who
 
 
+class AdminReport(ReportRequest):
+    """The admin function's `report` payload (admin/requests.py)."""
+
+    action: Literal["report"]
+
+
 @register_admin
 class Report(AdminAction[ReportRequest]):
     name = "report"
     input_model = ReportRequest
+    admin_model = AdminReport
     # its own reads (findings: is a clean image clean only by an exemption?) and its admin-log entry; the settings
     # guard's reads (drift) come with the guard's adapter (tests/unit/test_template.py)
     permissions: ClassVar[frozenset[str]] = frozenset(

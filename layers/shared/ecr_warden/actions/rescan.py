@@ -5,14 +5,15 @@ cannot be asked to rescan one image, so the answer is Inspector's last scan time
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from ecr_warden.actions.quarantine import Tag, governed, resolve
 from ecr_warden.actions.registry import AdminAction, RequestRejected, Who, Why, register_admin
-from ecr_warden.admin.ports import ScanLimitError, iso
+from ecr_warden.admin.ports import ScanLimitError
 from ecr_warden.contracts.common import Digest, RepositoryName
+from ecr_warden.domain.exemptions import iso
 
 if TYPE_CHECKING:
     from ecr_warden.admin.ports import AdminTools
@@ -30,10 +31,17 @@ class RescanRequest(BaseModel):
     by: Who
 
 
+class AdminRescan(RescanRequest):
+    """The admin function's `rescan` payload (admin/requests.py)."""
+
+    action: Literal["rescan"]
+
+
 @register_admin
 class Rescan(AdminAction[RescanRequest]):
     name = "rescan"
     input_model = RescanRequest
+    admin_model = AdminRescan
     permissions: ClassVar[frozenset[str]] = frozenset(
         {
             "ecr:DescribeRepositories",

@@ -43,10 +43,17 @@ class RunRequest(BaseModel):
     by: Who
 
 
+class AdminRun(RunRequest):
+    """The admin function's `run` payload (admin/requests.py)."""
+
+    action: Literal["run"]
+
+
 @register_admin
 class Run(AdminAction[RunRequest]):
     name = "run"
     input_model = RunRequest
+    admin_model = AdminRun
     # its admin-log entry, the run's progress (the audit table) and the first steps (the run queue); listing the
     # organization's accounts is granted with organization mode only (template.yaml OrganizationRunsPolicy)
     permissions: ClassVar[frozenset[str]] = frozenset(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,7 +34,7 @@ from ecr_warden.actions.report import (
     records_of,
     walk,
 )
-from ecr_warden.admin.ports import StoredExemption, iso
+from ecr_warden.domain.exemptions import StoredExemption, iso
 from ecr_warden.domain.records import ImageRecord, ImageStatus
 from ecr_warden.errors import ConfigurationError
 from ecr_warden.gate.evaluate import Verdict
@@ -60,10 +60,17 @@ class SweepRequest(BaseModel):
     by: Who
 
 
+class AdminSweep(SweepRequest):
+    """The admin function's `sweep` payload (admin/requests.py)."""
+
+    action: Literal["sweep"]
+
+
 @register_admin
 class Sweep(AdminAction[SweepRequest]):
     name = "sweep"
     input_model = SweepRequest
+    admin_model = AdminSweep
     permissions: ClassVar[frozenset[str]] = frozenset(
         {"ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:DescribeImageScanFindings",
          "ecr:GetRegistryScanningConfiguration", "inspector2:ListFindings", "dynamodb:Query", "dynamodb:PutItem",

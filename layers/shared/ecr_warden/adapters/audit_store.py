@@ -6,14 +6,18 @@ by `ecr-warden migrate-audit` (see the README's "Upgrading")."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from ecr_warden.adapters.aws import client, error_code
+from ecr_warden.adapters.dynamodb_items import (
+    conditional_failed,
+    deserialize_item,
+    partition_key,
+    serialize_item,
+)
 from ecr_warden.domain.images import Scope
 from ecr_warden.domain.records import HistoryEntry, ImageRecord, ImageStatus
 from ecr_warden.errors import ConcurrentUpdateError
@@ -33,51 +37,6 @@ _QUIET_PLACEHOLDERS = ", ".join(f":q{i}" for i in range(len(_QUIET_STATUSES)))
 
 TAG_CLAIM = "tag#"  # sort-key prefix of a tag claim (image digests start with their algorithm, e.g. "sha256:")
 MAX_TRANSACTION = 100  # DynamoDB's TransactWriteItems limit
-
-
-def _conditional_failed(exc: Exception) -> bool:
-    """A failed condition, alone or as the reason a transaction was cancelled."""
-    if error_code(exc) == "ConditionalCheckFailedException":
-        return True
-    reasons = (getattr(exc, "response", None) or {}).get("CancellationReasons") or []
-    return error_code(exc) == "TransactionCanceledException" and any(
-        r.get("Code") == "ConditionalCheckFailed" for r in reasons
-    )
-
-
-def partition_key(scope: Scope, repository: str) -> str:
-    return f"{scope.key}#{repository}"
-
-
-def _to_dynamo(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str), parse_float=Decimal)
-
-
-def _from_dynamo(value: Any) -> Any:
-    def default(obj: Any) -> Any:
-        if isinstance(obj, Decimal):
-            return int(obj) if obj == obj.to_integral_value() else float(obj)
-        if isinstance(obj, set):
-            return sorted(obj)
-        raise TypeError(type(obj))
-
-    return json.loads(json.dumps(value, default=default))
-
-
-def serialize_item(data: dict[str, Any]) -> dict[str, Any]:
-    """A JSON-shaped dict as a DynamoDB item (floats as decimals, sets as lists)."""
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    return {key: serializer.serialize(value) for key, value in _to_dynamo(data).items()}
-
-
-def deserialize_item(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    result: dict[str, Any] = _from_dynamo({k: deserializer.deserialize(v) for k, v in item.items()})
-    return result
 
 
 @dataclass
@@ -127,7 +86,7 @@ class DynamoAuditStore:
             else:
                 self.dynamodb.put_item(**put)
         except Exception as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 raise ConcurrentUpdateError(f"{record.repository}@{record.digest} changed concurrently") from exc
             raise
         return updated
@@ -167,7 +126,7 @@ class DynamoAuditStore:
                 ReturnValues="ALL_OLD",
             )
         except Exception as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return None
             raise
         return str(response["Attributes"]["holder"]["S"])

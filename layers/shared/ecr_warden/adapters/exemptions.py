@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ecr_warden.adapters.audit_store import _conditional_failed, deserialize_item, serialize_item
 from ecr_warden.adapters.aws import client
-from ecr_warden.admin.ports import ExemptionConflict, StoredExemption, exemption_key, iso
+from ecr_warden.adapters.dynamodb_items import conditional_failed, deserialize_item, serialize_item
+from ecr_warden.domain.exemptions import ExemptionConflict, StoredExemption, exemption_key, iso
 from ecr_warden.domain.images import Scope
 from ecr_warden.policy.model import Exemption
 
@@ -129,7 +129,7 @@ class DynamoExemptions:
         try:
             self.dynamodb.transact_write_items(TransactItems=[write, log_put])
         except Exception as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 raise ExemptionConflict(self.get(repository, cve, digest)) from exc
             raise
 

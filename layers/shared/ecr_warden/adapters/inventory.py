@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ecr_warden.adapters.audit_store import deserialize_item, partition_key
 from ecr_warden.adapters.aws import client, error_code
+from ecr_warden.adapters.dynamodb_items import deserialize_item, partition_key
 from ecr_warden.admin.ports import ImageSummary, LifecyclePreview, RepositoryPage
 from ecr_warden.domain.images import Scope
 

@@ -7,14 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ecr_warden.adapters.aws import client, error_code
+from ecr_warden.adapters.aws import client
+from ecr_warden.adapters.dynamodb_items import conditional_failed
 
 IAM_ACTIONS = frozenset({"dynamodb:GetItem", "dynamodb:UpdateItem"})
 RETENTION_SECONDS = 30 * 24 * 3600
-
-
-def _conditional_failed(exc: Exception) -> bool:
-    return error_code(exc) == "ConditionalCheckFailedException"
 
 
 @dataclass
@@ -44,7 +41,7 @@ class DynamoNotifyState:
                 },
             )
         except Exception as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return False
             raise
         return True
@@ -105,7 +102,7 @@ class DynamoNotifyState:
                 ReturnValues="ALL_OLD",
             )
         except Exception as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return None
             raise
         old = response.get("Attributes", {})
@@ -155,7 +152,7 @@ class DynamoNotifyState:
                     ExpressionAttributeValues=values,
                 )
             except Exception as exc:
-                if _conditional_failed(exc):
+                if conditional_failed(exc):
                     continue  # another sender took this slot: take the next one
                 raise
             return slot

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ecr_warden.adapters.audit_store import _conditional_failed, _to_dynamo, partition_key
 from ecr_warden.adapters.aws import client, error_code
+from ecr_warden.adapters.dynamodb_items import conditional_failed, partition_key, to_dynamo
 from ecr_warden.domain.images import Scope
 from ecr_warden.errors import WardenError
 from ecr_warden.observability import logger
@@ -265,7 +265,7 @@ class DynamoSettingsAudit:
                 },
             )
         except Exception as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return False
             raise
         return True
@@ -283,7 +283,7 @@ class DynamoSettingsAudit:
         """The trigger's outcome, written once: a skip only if nothing was recorded for the trigger yet."""
         from boto3.dynamodb.types import TypeSerializer
 
-        values = {k: v for k, v in _to_dynamo(dict(entry)).items() if v is not None and k not in ("status", "changes")}
+        values = {k: v for k, v in to_dynamo(dict(entry)).items() if v is not None and k not in ("status", "changes")}
         item = {
             **{k: TypeSerializer().serialize(v) for k, v in values.items()},
             **self._key(repository, PREFIX + trigger_id),
@@ -300,7 +300,7 @@ class DynamoSettingsAudit:
         try:
             self.dynamodb.put_item(**put)
         except Exception as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return False
             raise
         return True
@@ -322,7 +322,7 @@ class DynamoSettingsAudit:
                 },
             )
         except Exception as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return False
             raise
         return True

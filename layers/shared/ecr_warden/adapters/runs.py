@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ecr_warden.adapters.audit_store import _conditional_failed, deserialize_item, serialize_item
 from ecr_warden.adapters.aws import client, error_code
+from ecr_warden.adapters.dynamodb_items import conditional_failed, deserialize_item, serialize_item
 from ecr_warden.runs.model import (
     FAILED_SHOWN,
     BatchResult,
@@ -109,7 +109,7 @@ class DynamoRunProgress:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except Exception as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return False
             raise
         return True

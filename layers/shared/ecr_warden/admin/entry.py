@@ -15,54 +15,41 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from ecr_warden.actions.registry import RequestRejected
-from ecr_warden.actions.release import ReleaseError
-from ecr_warden.adapters.audit_store import DynamoAuditStore
-from ecr_warden.adapters.continuation import LambdaContinuation
-from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+from ecr_warden.actions.registry import ReleaseError, RequestRejected
 from ecr_warden.adapters.exemptions import DynamoExemptions
-from ecr_warden.adapters.inspector import InspectorFindings
-from ecr_warden.adapters.inventory import EcrInventory
-from ecr_warden.adapters.policy_source import SsmPolicySource
-from ecr_warden.adapters.registry import EcrRegistry
-from ecr_warden.adapters.repository_settings import DynamoSettingsAudit, EcrSettingsRegistry, SqsFanOut
-from ecr_warden.adapters.runs import DynamoRunProgress, SqsRunQueue, unreachable
-from ecr_warden.adapters.scans import EcrScans
 from ecr_warden.admin.ports import AdminTools
 from ecr_warden.admin.requests import InvalidRequest, parse, split_target
 from ecr_warden.admin.service import AdminService
 from ecr_warden.domain.images import Scope
 from ecr_warden.errors import EventValidationError, PermanentError
-from ecr_warden.gate.context import GateContext
-from ecr_warden.gate.dispatch import ScanGate
-from ecr_warden.gate.ports import Ports
 from ecr_warden.observability import MetricUnit, logger, metrics
-from ecr_warden.repository_settings.context import SettingsContext
-from ecr_warden.repository_settings.ports import SettingsPorts
-from ecr_warden.repository_settings.service import SettingsGuard
-from ecr_warden.runs.ports import RunPorts
-from ecr_warden.runs.service import RunEngine, RunTools
 from ecr_warden.runtime import connect_accounts, policy_source
 from ecr_warden.settings import AdminSettings
 
-# Every adapter the admin function is wired with, and the remediation actions it runs; its IAM is what these declare,
-# plus the settings guard's setting actions for `enforce` (tests/unit/test_template.py compares).
+if TYPE_CHECKING:
+    from ecr_warden.gate.dispatch import ScanGate
+    from ecr_warden.policy.model import Policy
+    from ecr_warden.repository_settings.service import SettingsGuard
+    from ecr_warden.runs.service import RunTools
+
+# Every adapter the admin function is wired with (their modules' IAM_ACTIONS), and the remediation actions it runs;
+# its IAM is what these declare, plus the settings guard's setting actions for `enforce` (tests/unit/test_template.py
+# compares). Named, not imported: a request loads only the adapters its action uses (the cold start).
 ADAPTERS = (
-    EcrRegistry,
-    InspectorFindings,
-    DynamoAuditStore,
-    EventBridgeAnnouncer,
-    SsmPolicySource,
-    DynamoExemptions,
-    EcrScans,
-    EcrSettingsRegistry,
-    DynamoSettingsAudit,
-    SqsFanOut,
-    EcrInventory,
-    LambdaContinuation,
-    SqsRunQueue,
+    "ecr_warden.adapters.registry",
+    "ecr_warden.adapters.inspector",
+    "ecr_warden.adapters.audit_store",
+    "ecr_warden.adapters.decision_bus",
+    "ecr_warden.adapters.policy_source",
+    "ecr_warden.adapters.exemptions",
+    "ecr_warden.adapters.scans",
+    "ecr_warden.adapters.repository_settings",
+    "ecr_warden.adapters.inventory",
+    "ecr_warden.adapters.continuation",
+    "ecr_warden.adapters.runs",
 )
 REMEDIATIONS = ("release", "quarantine", "exempt", "rescan", "enforce", "report", "sweep", "run")
 
@@ -71,47 +58,29 @@ ToolsFactory = Callable[[AdminSettings, str, str, str, bool], AdminTools]
 
 def build_tools(settings: AdminSettings, account: str, request_id: str, by: str, verified: bool) -> AdminTools:
     """The admin tools acting in `account` and the settings' region: in organization mode another account's
-    registry is reached through the member role (a run's batch step), records stay in the central table."""
+    registry is reached through the member role (a run's batch step), records stay in the central table. The gate,
+    the settings guard, the scanner, the inventory and the runs are built (and their modules imported) when the
+    action first uses them."""
+    from ecr_warden.adapters.continuation import LambdaContinuation
+    from ecr_warden.adapters.inventory import EcrInventory
+    from ecr_warden.adapters.scans import EcrScans
+
     scope = Scope(account, settings.region)
     remote = scope if connect_accounts(settings) else None
     policy = policy_source(settings).get()
     exemptions = DynamoExemptions(settings.audit_table_name, scope)
-    ctx = GateContext(
-        policy=policy, mode=settings.mode, account=account, region=settings.region, environment=settings.environment
-    )
-    ports = Ports(
-        registry=EcrRegistry(scope=remote),
-        enhanced=InspectorFindings(scope=remote),
-        store=DynamoAuditStore(settings.audit_table_name, scope),
-        announcer=EventBridgeAnnouncer(settings.decision_bus_name),
-        exemptions=exemptions,
-    )
 
-    # The registry-level scanning configuration is the settings guard's alone to write (SettingsRegistryWrites grants
-    # it to that role only): enforce reports a registry gap, as the guard does without the grant.
-    desired = policy.repository_settings.model_copy(update={"registry_scanning": "report"})
-    guard_policy = policy.model_copy(update={"repository_settings": desired})
+    def gate() -> ScanGate:
+        return _gate(settings, policy, account, scope, remote, exemptions)
 
     def settings_guard(dry_run: bool) -> SettingsGuard:
-        guard_ctx = SettingsContext(
-            policy=guard_policy,
-            mode="audit" if dry_run else settings.mode,
-            account=account,
-            region=settings.region,
-            environment=settings.environment,
-            governed_repositories=settings.governed_repositories,
-        )
-        guard_ports = SettingsPorts(
-            registry=EcrSettingsRegistry(scope=remote),
-            audit=DynamoSettingsAudit(settings.audit_table_name, scope),
-            announcer=EventBridgeAnnouncer(settings.decision_bus_name),
-            fan_out=SqsFanOut(settings.reconcile_queue_url),
-        )
-        return SettingsGuard(guard_ctx, guard_ports)
+        return _settings_guard(settings, policy, account, scope, remote, dry_run)
 
     own = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")  # a scheduled sweep continues in a new invocation of it
     return AdminTools(
-        gate=ScanGate(ctx, ports),
+        policy=policy,
+        now=_utc_now,
+        make_gate=gate,
         exemptions=exemptions,
         scans=EcrScans(scope=remote),
         settings_guard=settings_guard,
@@ -123,13 +92,75 @@ def build_tools(settings: AdminSettings, account: str, request_id: str, by: str,
         account=account,
         region=settings.region,
         continuation=LambdaContinuation(own) if own else None,
-        runs=run_tools(settings),
+        make_runs=lambda: run_tools(settings),
     )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _gate(
+    settings: AdminSettings, policy: Policy, account: str, scope: Scope, remote: Scope | None, exemptions: Any
+) -> ScanGate:
+    from ecr_warden.adapters.audit_store import DynamoAuditStore
+    from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+    from ecr_warden.adapters.inspector import InspectorFindings
+    from ecr_warden.adapters.registry import EcrRegistry
+    from ecr_warden.gate.context import GateContext
+    from ecr_warden.gate.dispatch import ScanGate
+    from ecr_warden.gate.ports import Ports
+
+    ctx = GateContext(
+        policy=policy, mode=settings.mode, account=account, region=settings.region, environment=settings.environment
+    )
+    ports = Ports(
+        registry=EcrRegistry(scope=remote),
+        enhanced=InspectorFindings(scope=remote),
+        store=DynamoAuditStore(settings.audit_table_name, scope),
+        announcer=EventBridgeAnnouncer(settings.decision_bus_name),
+        exemptions=exemptions,
+    )
+    return ScanGate(ctx, ports)
+
+
+def _settings_guard(
+    settings: AdminSettings, policy: Policy, account: str, scope: Scope, remote: Scope | None, dry_run: bool
+) -> SettingsGuard:
+    from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+    from ecr_warden.adapters.repository_settings import DynamoSettingsAudit, EcrSettingsRegistry, SqsFanOut
+    from ecr_warden.repository_settings.context import SettingsContext
+    from ecr_warden.repository_settings.ports import SettingsPorts
+    from ecr_warden.repository_settings.service import SettingsGuard
+
+    # The registry-level scanning configuration is the settings guard's alone to write (SettingsRegistryWrites grants
+    # it to that role only): enforce reports a registry gap, as the guard does without the grant.
+    desired = policy.repository_settings.model_copy(update={"registry_scanning": "report"})
+    guard_ctx = SettingsContext(
+        policy=policy.model_copy(update={"repository_settings": desired}),
+        mode="audit" if dry_run else settings.mode,
+        account=account,
+        region=settings.region,
+        environment=settings.environment,
+        governed_repositories=settings.governed_repositories,
+    )
+    guard_ports = SettingsPorts(
+        registry=EcrSettingsRegistry(scope=remote),
+        audit=DynamoSettingsAudit(settings.audit_table_name, scope),
+        announcer=EventBridgeAnnouncer(settings.decision_bus_name),
+        fan_out=SqsFanOut(settings.reconcile_queue_url),
+    )
+    return SettingsGuard(guard_ctx, guard_ports)
 
 
 def run_tools(settings: AdminSettings) -> RunTools | None:
     if not settings.run_queue_url:
         return None
+    from ecr_warden.adapters.inventory import EcrInventory
+    from ecr_warden.adapters.runs import DynamoRunProgress, SqsRunQueue, unreachable
+    from ecr_warden.runs.ports import RunPorts
+    from ecr_warden.runs.service import RunEngine, RunTools
+
     organization = connect_accounts(settings)
     directory = None
     if organization:
@@ -172,6 +203,8 @@ def process(
         except Exception as error:
             # a member registry the member role doesn't open (no member stack, an account outside the organization,
             # a region not enabled): a one-line refusal, nothing changed; anything else propagates (Lambda retries)
+            from ecr_warden.adapters.runs import unreachable
+
             why = unreachable(error) if target_account or target_region else None
             if why is None:
                 raise

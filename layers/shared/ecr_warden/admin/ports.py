@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ecr_warden.domain.exemptions import StoredExemption, iso
 from ecr_warden.errors import WardenError
 from ecr_warden.policy.model import Exemption, Policy
 
@@ -16,119 +18,6 @@ if TYPE_CHECKING:
     from ecr_warden.gate.dispatch import ScanGate
     from ecr_warden.repository_settings.service import SettingsGuard
     from ecr_warden.runs.service import RunTools
-
-ANY_DIGEST = "*"
-
-
-def iso(moment: datetime) -> str:
-    """UTC, to the second: stored times compare as strings (the add's condition)."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _parse(text: Any) -> datetime:
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-
-
-def exemption_key(repository: str, cve: str, digest: str | None) -> str:
-    return f"{repository}#{cve}#{digest or ANY_DIGEST}"
-
-
-@dataclass(frozen=True)
-class StoredExemption:
-    """One exemption in ecr-warden's store: scope (repository, CVE, one digest or any), expiry, why, who approved,
-    who added it and, once revoked, who revoked it and why (a revoked exemption stays, for the record)."""
-
-    repository: str
-    cve: str
-    digest: str | None
-    expires: datetime
-    reason: str
-    approver: str
-    added_by: str
-    added_at: datetime
-    request_id: str
-    revoked_at: datetime | None = None
-    revoked_by: str | None = None
-    revoke_reason: str | None = None
-    revoke_request_id: str | None = None
-
-    @property
-    def sort_key(self) -> str:
-        return exemption_key(self.repository, self.cve, self.digest)
-
-    def state(self, now: datetime) -> str:
-        if self.revoked_at is not None:
-            return "revoked"
-        return "active" if now < self.expires else "expired"
-
-    def as_policy_exemption(self) -> Exemption:
-        """The policy's own model, so the gate applies both kinds alike."""
-        return Exemption(
-            cve=self.cve,
-            repositories=[self.repository],
-            digest=self.digest,
-            expires=self.expires,
-            reason=self.reason,
-            approver=self.approver,
-        )
-
-    def to_item(self) -> dict[str, Any]:
-        return {
-            "repository": self.repository,
-            "cve": self.cve,
-            "image_digest": self.digest or ANY_DIGEST,
-            "expires": iso(self.expires),
-            "reason": self.reason,
-            "approver": self.approver,
-            "added_by": self.added_by,
-            "added_at": iso(self.added_at),
-            "request_id": self.request_id,
-        }
-
-    @classmethod
-    def from_item(cls, item: dict[str, Any]) -> StoredExemption:
-        digest, revoked = item.get("image_digest"), item.get("revoked_at")
-        return cls(
-            repository=str(item["repository"]),
-            cve=str(item["cve"]),
-            digest=None if digest in (None, ANY_DIGEST) else str(digest),
-            expires=_parse(item["expires"]),
-            reason=str(item["reason"]),
-            approver=str(item["approver"]),
-            added_by=str(item.get("added_by", "")),
-            added_at=_parse(item["added_at"]),
-            request_id=str(item.get("request_id", "")),
-            revoked_at=_parse(revoked) if revoked else None,
-            revoked_by=item.get("revoked_by"),
-            revoke_reason=item.get("revoke_reason"),
-            revoke_request_id=item.get("revoke_request_id"),
-        )
-
-    def summary(self, now: datetime) -> dict[str, Any]:
-        """For people and the CLI (JSON)."""
-        found = {
-            "repository": self.repository,
-            "cve": self.cve,
-            "digest": self.digest,
-            "expires": iso(self.expires),
-            "reason": self.reason,
-            "approver": self.approver,
-            "added_by": self.added_by,
-            "added_at": iso(self.added_at),
-            "state": self.state(now),
-        }
-        if self.revoked_at is not None:
-            found.update(revoked_at=iso(self.revoked_at), revoked_by=self.revoked_by, revoke_reason=self.revoke_reason)
-        return found
-
-
-class ExemptionConflict(WardenError):
-    """A write's condition failed: an active exemption has the key already (add), or it is not the one read or no
-    longer active (revoke). `current`: the item as it is now."""
-
-    def __init__(self, current: StoredExemption | None) -> None:
-        self.current = current
-        super().__init__("the exemption changed concurrently")
 
 
 class ExemptionStore(Protocol):
@@ -213,9 +102,12 @@ class Continuation(Protocol):
 @dataclass
 class AdminTools:
     """One admin request's world: who asked (and whether that identity is verified), the invocation's id (the same
-    on Lambda's retries of it), and the ports."""
+    on Lambda's retries of it), the policy and the ports. The gate is built when an action first asks for it: `exempt
+    list` or `report` never load the gate's machinery (the admin function's cold start)."""
 
-    gate: ScanGate
+    policy: Policy
+    now: Callable[[], datetime]
+    make_gate: Callable[[], ScanGate]
     exemptions: ExemptionStore
     scans: ScanControl
     settings_guard: Callable[[bool], SettingsGuard]  # dry_run -> a guard (audit mode when dry)
@@ -227,14 +119,15 @@ class AdminTools:
     account: str = ""
     region: str = ""
     continuation: Continuation | None = None  # None outside Lambda (the CLI in-process): no self-invocation
-    runs: RunTools | None = None  # `run`: None when the deployment has no run queue
+    make_runs: Callable[[], RunTools | None] = field(default=lambda: None)  # None: the deployment has no run queue
 
-    @property
-    def policy(self) -> Policy:
-        return self.gate.ctx.policy
+    @cached_property
+    def gate(self) -> ScanGate:
+        return self.make_gate()
 
-    def now(self) -> datetime:
-        return self.gate.ctx.now()
+    @cached_property
+    def runs(self) -> RunTools | None:
+        return self.make_runs()
 
     @property
     def who(self) -> str:

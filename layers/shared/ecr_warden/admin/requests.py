@@ -23,63 +23,37 @@ Organization mode: any request but `run` may name the registry it acts in, `"acc
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
-from functools import cache
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, ValidationError
 
-from ecr_warden.actions.enforce import EnforceRequest
-from ecr_warden.actions.exempt import ExemptRequest
-from ecr_warden.actions.quarantine import QuarantineRequest
-from ecr_warden.actions.registry import RequestRejected, Who, Why
-from ecr_warden.actions.release import ReleaseRequest
-from ecr_warden.actions.report import ReportRequest
-from ecr_warden.actions.rescan import RescanRequest
-from ecr_warden.actions.run import RunRequest
-from ecr_warden.actions.sweep import SweepRequest
+from ecr_warden.actions.registry import MODULES, RequestRejected, action_class
 
+if TYPE_CHECKING:  # the union as a type; at run time only the named action's module is imported (a cold start)
+    from ecr_warden.actions.enforce import AdminEnforce
+    from ecr_warden.actions.exempt import AdminExempt
+    from ecr_warden.actions.quarantine import AdminQuarantine
+    from ecr_warden.actions.release import AdminRelease
+    from ecr_warden.actions.report import AdminReport
+    from ecr_warden.actions.rescan import AdminRescan
+    from ecr_warden.actions.run import AdminRun
+    from ecr_warden.actions.sweep import AdminSweep
 
-class AdminRelease(ReleaseRequest):
-    action: Literal["release"]
-    reason: Why  # stricter than the CLI's: at least 3 printable characters
-    by: Who
+    AdminRequest = Annotated[
+        AdminRelease | AdminQuarantine | AdminExempt | AdminRescan | AdminEnforce | AdminReport | AdminSweep | AdminRun,
+        Field(discriminator="action"),
+    ]
 
-
-class AdminQuarantine(QuarantineRequest):
-    action: Literal["quarantine"]
-    request_id: None = None  # the invocation's own id, never the payload's
+ACTION_NAMES = tuple(MODULES)
 
 
-class AdminExempt(ExemptRequest):
-    action: Literal["exempt"]
-
-
-class AdminRescan(RescanRequest):
-    action: Literal["rescan"]
-
-
-class AdminEnforce(EnforceRequest):
-    action: Literal["enforce"]
-
-
-class AdminReport(ReportRequest):
-    action: Literal["report"]
-
-
-class AdminSweep(SweepRequest):
-    action: Literal["sweep"]
-
-
-class AdminRun(RunRequest):
-    action: Literal["run"]
-
-
-AdminRequest = Annotated[
-    AdminRelease | AdminQuarantine | AdminExempt | AdminRescan | AdminEnforce | AdminReport | AdminSweep | AdminRun,
-    Field(discriminator="action"),
-]
-ACTION_NAMES = ("release", "quarantine", "exempt", "rescan", "enforce", "report", "sweep", "run")
+def request_union() -> Any:
+    """The payload as one discriminated union on `action`, every action imported (its JSON schema, for docs)."""
+    models = [action_class(name).admin_model for name in ACTION_NAMES]
+    return Annotated[functools.reduce(operator.or_, models), Field(discriminator="action")]
 
 
 class InvalidRequest(RequestRejected):
@@ -104,25 +78,19 @@ def split_target(payload: Any) -> tuple[Any, str | None, str | None]:
     return rest, account, region
 
 
-@cache
-def _adapter() -> TypeAdapter[AdminRequest]:
-    return TypeAdapter(AdminRequest)  # built at the first request, not at import (a cold start that fails fast)
-
-
 def parse(payload: Any) -> AdminRequest:
     if not isinstance(payload, dict):
         raise InvalidRequest("<root>", "the payload must be a JSON object")
     action = payload.get("action")
     if not isinstance(action, str) or action not in ACTION_NAMES:
         raise InvalidRequest("action", f"unknown or missing; use one of {', '.join(ACTION_NAMES)}")
+    model = action_class(action).admin_model  # its model is built at its module's import: only this action's
     try:
-        request = _adapter().validate_python(payload)
+        request = model.model_validate(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = list(first["loc"])
-        if loc and loc[0] == action:  # the union's tag
-            loc = loc[1:]
         field = ".".join(str(part) for part in loc) or "<root>"
         more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise InvalidRequest(field, str(first["msg"])[:300] + more) from None
-    return request
+    return cast("AdminRequest", request)

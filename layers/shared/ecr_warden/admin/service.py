@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ecr_warden.actions import ADMIN_ACTIONS, find
-from ecr_warden.actions.quarantine import QuarantineRequest, governed
-from ecr_warden.actions.registry import RequestRejected
-from ecr_warden.actions.release import ReleaseRequest
-from ecr_warden.admin.ports import AdminTools
-from ecr_warden.admin.requests import AdminQuarantine, AdminRelease, AdminRequest
-from ecr_warden.contracts.decision import Action
+from ecr_warden.actions.registry import GATE_ACTIONS, RequestRejected, admin_action, find
 from ecr_warden.errors import ConcurrentUpdateError
-from ecr_warden.gate.context import Outcome
 
-GATE_ACTIONS = ("release", "quarantine")
+if TYPE_CHECKING:
+    from ecr_warden.actions.quarantine import AdminQuarantine
+    from ecr_warden.admin.ports import AdminTools
+    from ecr_warden.admin.requests import AdminRequest
+    from ecr_warden.gate.context import Outcome
+
 T = TypeVar("T")
 
 
@@ -29,9 +27,9 @@ class AdminService:
 
     def check(self, request: AdminRequest) -> None:
         """What the request alone can tell, before any AWS call."""
-        if request.action in ADMIN_ACTIONS:
-            ADMIN_ACTIONS[request.action]().check(request)
-        elif isinstance(request, AdminQuarantine) and (request.digest is None) == (request.tag is None):
+        if request.action not in GATE_ACTIONS:
+            admin_action(request.action).check(request)
+        elif request.action == "quarantine" and (request.digest is None) == (request.tag is None):
             raise RequestRejected("digest", "give the image's digest or its tag (exactly one)")
 
     def handle(self, request: AdminRequest) -> dict[str, Any]:
@@ -44,7 +42,7 @@ class AdminService:
                 raise RequestRejected("repository", f"{repository}: outside the repositories ecr-warden guards")
             result = _report(self._on_gate(request))
         else:
-            action = ADMIN_ACTIONS[request.action]()
+            action = admin_action(request.action)
             result = self._retrying(lambda: action.run(request, self.tools))
             if getattr(action, "logs_itself", False):
                 return result
@@ -52,13 +50,16 @@ class AdminService:
         return result
 
     def _on_gate(self, request: AdminRequest) -> Outcome:
+        from ecr_warden.actions.quarantine import QuarantineRequest, governed
+        from ecr_warden.actions.release import ReleaseRequest
+
         actor, tools = self.tools.gate.actor, self.tools
-        if isinstance(request, AdminRelease):
+        if request.action == "release":
             release = ReleaseRequest.model_construct(
                 repository=request.repository, digest=request.digest, reason=request.reason, by=tools.who
             )
             return self._retrying(lambda: find("release").run(release, actor))
-        assert isinstance(request, AdminQuarantine)
+        assert request.action == "quarantine"
         governed(actor, request.repository)
         digest = request.digest or self._resolve_tag(request)
         quarantine = QuarantineRequest.model_construct(
@@ -95,6 +96,8 @@ class AdminService:
 
 def _report(outcome: Outcome) -> dict[str, Any]:
     """What ECR now looks like after a release or quarantine, for people and the CLI."""
+    from ecr_warden.contracts.decision import Action  # loaded by the gate's actions already; not by the others
+
     result: dict[str, Any] = {
         "outcome": outcome.action.value,
         "status": str(outcome.status) if outcome.status else None,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ecr_warden.actions.report import DEFAULT_PRICE, ReportRequest, _Reading, _repository, managed, summarize
 from ecr_warden.actions.sweep import _Found, _sweep
 from ecr_warden.adapters.aws import error_code
-from ecr_warden.admin.ports import StoredExemption
+from ecr_warden.domain.exemptions import StoredExemption
 from ecr_warden.runs.model import BatchResult, RunStep
 
 if TYPE_CHECKING:
