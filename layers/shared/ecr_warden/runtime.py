@@ -4,13 +4,18 @@ AWS client wiring. No function's entry imports another's; they all import this."
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ecr_warden.adapters.dead_letter import SqsDeadLetter
 from ecr_warden.adapters.policy_source import SsmPolicySource
 from ecr_warden.errors import PermanentError
 from ecr_warden.observability import MetricUnit, logger, metrics
 from ecr_warden.settings import FunctionSettings
+
+if TYPE_CHECKING:
+    from ecr_warden.domain.images import Scope
+    from ecr_warden.repository_settings.ports import SettingsPorts
+    from ecr_warden.settings import AdminSettings, SettingsGuardSettings
 
 ModelT = TypeVar("ModelT")
 
@@ -37,6 +42,23 @@ def connect_accounts(settings: FunctionSettings) -> bool:
 
     aws.configure(settings.member_role_name, settings.home_account or None)
     return True
+
+
+def settings_ports(
+    settings: SettingsGuardSettings | AdminSettings, scope: Scope, remote: Scope | None
+) -> SettingsPorts:
+    """The settings guard's ports in `scope`'s registry (through the member role when `remote`), its records and
+    announcements in the central table and bus: for the guard's own function and the admin's `enforce`."""
+    from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
+    from ecr_warden.adapters.repository_settings import DynamoSettingsAudit, EcrSettingsRegistry, SqsFanOut
+    from ecr_warden.repository_settings.ports import SettingsPorts
+
+    return SettingsPorts(
+        registry=EcrSettingsRegistry(scope=remote),
+        audit=DynamoSettingsAudit(settings.audit_table_name, scope),
+        announcer=EventBridgeAnnouncer(settings.decision_bus_name),
+        fan_out=SqsFanOut(settings.reconcile_queue_url),
+    )
 
 
 def forget_policy_sources() -> None:

@@ -26,7 +26,7 @@ from ecr_warden.admin.service import AdminService
 from ecr_warden.domain.images import Scope
 from ecr_warden.errors import EventValidationError, PermanentError
 from ecr_warden.observability import MetricUnit, logger, metrics
-from ecr_warden.runtime import connect_accounts, policy_source
+from ecr_warden.runtime import connect_accounts, policy_source, settings_ports
 from ecr_warden.settings import AdminSettings
 
 if TYPE_CHECKING:
@@ -127,10 +127,7 @@ def _gate(
 def _settings_guard(
     settings: AdminSettings, policy: Policy, account: str, scope: Scope, remote: Scope | None, dry_run: bool
 ) -> SettingsGuard:
-    from ecr_warden.adapters.decision_bus import EventBridgeAnnouncer
-    from ecr_warden.adapters.repository_settings import DynamoSettingsAudit, EcrSettingsRegistry, SqsFanOut
     from ecr_warden.repository_settings.context import SettingsContext
-    from ecr_warden.repository_settings.ports import SettingsPorts
     from ecr_warden.repository_settings.service import SettingsGuard
 
     # The registry-level scanning configuration is the settings guard's alone to write (SettingsRegistryWrites grants
@@ -144,13 +141,7 @@ def _settings_guard(
         environment=settings.environment,
         governed_repositories=settings.governed_repositories,
     )
-    guard_ports = SettingsPorts(
-        registry=EcrSettingsRegistry(scope=remote),
-        audit=DynamoSettingsAudit(settings.audit_table_name, scope),
-        announcer=EventBridgeAnnouncer(settings.decision_bus_name),
-        fan_out=SqsFanOut(settings.reconcile_queue_url),
-    )
-    return SettingsGuard(guard_ctx, guard_ports)
+    return SettingsGuard(guard_ctx, settings_ports(settings, scope, remote))
 
 
 def run_tools(settings: AdminSettings) -> RunTools | None:

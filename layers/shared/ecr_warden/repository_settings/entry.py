@@ -21,9 +21,8 @@ from ecr_warden.domain.images import Scope
 from ecr_warden.errors import EventValidationError, ForeignEventError, PermanentError, UnsupportedEventError
 from ecr_warden.observability import MetricUnit, logger, metrics
 from ecr_warden.repository_settings.context import Outcome, SettingsContext
-from ecr_warden.repository_settings.ports import SettingsPorts
 from ecr_warden.repository_settings.service import SettingsGuard
-from ecr_warden.runtime import DeadLetter, connect_accounts, policy_source, queued_message, reject
+from ecr_warden.runtime import DeadLetter, connect_accounts, policy_source, queued_message, reject, settings_ports
 from ecr_warden.settings import SettingsGuardSettings
 
 # Every adapter the settings guard is wired with; its IAM is what these and its actions declare
@@ -69,13 +68,7 @@ def build_guard(settings: SettingsGuardSettings, account: Account) -> SettingsGu
         own_roles=settings.own_roles + ((member_role,) if member_role else ()),
         governed_repositories=settings.governed_repositories,
     )
-    ports = SettingsPorts(
-        registry=EcrSettingsRegistry(scope=remote),
-        audit=DynamoSettingsAudit(settings.audit_table_name, scope),
-        announcer=EventBridgeAnnouncer(settings.decision_bus_name),
-        fan_out=SqsFanOut(settings.reconcile_queue_url),
-    )
-    return SettingsGuard(ctx, ports)
+    return SettingsGuard(ctx, settings_ports(settings, scope, remote))
 
 
 GuardFactory = Callable[[SettingsGuardSettings, Account], SettingsGuard]
