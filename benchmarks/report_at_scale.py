@@ -103,7 +103,7 @@ def _bare(counter: Counter_, table: str) -> tuple[float, Counter[str], int]:
     """Only the reads the report needs, in a plain loop."""
     import boto3
 
-    from ecr_warden.adapters.audit_store import partition_key
+    from ecr_warden.adapters.dynamodb_items import partition_key
     from ecr_warden.domain.images import Scope
 
     ecr, dynamodb = boto3.client("ecr", region_name="us-east-1"), boto3.client("dynamodb", region_name="us-east-1")

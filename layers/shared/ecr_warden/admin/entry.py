@@ -194,9 +194,11 @@ def process(
         except Exception as error:
             # a member registry the member role doesn't open (no member stack, an account outside the organization,
             # a region not enabled): a one-line refusal, nothing changed; anything else propagates (Lambda retries)
-            from ecr_warden.adapters.runs import unreachable
+            if not (target_account or target_region):
+                raise
+            from ecr_warden.adapters.runs import unreachable  # only for requests that name another registry
 
-            why = unreachable(error) if target_account or target_region else None
+            why = unreachable(error)
             if why is None:
                 raise
             raise RequestRejected("account", f"{account}/{settings.region} can't be reached: {why}") from None
