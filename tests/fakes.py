@@ -52,7 +52,7 @@ IMAGE_CONFIG = "application/vnd.docker.container.image.v1+json"
 COSIGN_SIGNATURE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 # DynamoAuditStore.record_pass: a clean result is written without a read only from these statuses.
 QUIET_STATUSES = frozenset(
-    {ImageStatus.PASSED, ImageStatus.PENDING, ImageStatus.SKIPPED, ImageStatus.SCAN_FAILED}
+    {ImageStatus.PASSED, ImageStatus.PENDING, ImageStatus.SKIPPED, ImageStatus.SCAN_FAILED, ImageStatus.UNSCANNED}
 )  # fmt: skip
 
 
@@ -515,23 +515,32 @@ class FakeAuditStore(_Port):
             self.claims[(record.repository, tag)] = {"holder": record.digest}
         return updated
 
-    def mark_tag_reused(self, repository: str, tag: str, digest: str) -> str | None:
-        """The conditional update of DynamoAuditStore.mark_tag_reused."""
-        self._enter("mark_tag_reused")
+    def tag_reuse_news(self, repository: str, tag: str, digest: str) -> str | None:
+        """The consistent read of DynamoAuditStore.tag_reuse_news."""
+        self._enter("tag_reuse_news")
         claim = self.claims.get((repository, tag))
-        if claim is None or claim["holder"] == digest or claim.get("reused_by") == digest:
+        if claim is None or digest in (claim["holder"], claim.get("reused_by")):
             return None
-        claim["reused_by"] = digest
         return str(claim["holder"])
+
+    def confirm_tag_reuse(self, repository: str, tag: str, holder: str, digest: str) -> None:
+        """The conditional update of DynamoAuditStore.confirm_tag_reuse."""
+        self._enter("confirm_tag_reuse")
+        claim = self.claims.get((repository, tag))
+        if claim is not None and claim["holder"] == holder:
+            claim["reused_by"] = digest
 
     def record_pass(self, record: ImageRecord, entry: HistoryEntry) -> str | None:
         """The conditional upsert of DynamoAuditStore.record_pass: the same condition, attributes and result."""
         self._enter("record_pass")
         key = (record.repository, record.digest)
         current = self.items.get(key)
+        scanned = _json_time(record.scanned_at) if record.scanned_at else None
         if current is not None and not (
             current.get("status") in QUIET_STATUSES
             and ("fingerprint" not in current or current["fingerprint"] != record.fingerprint)
+            and "awaiting_findings" not in current
+            and (scanned is None or "scanned_at" not in current or current["scanned_at"] <= scanned)
         ):
             return None  # ConditionalCheckFailedException
         item: dict[str, Any] = dict(current) if current is not None else {"digest": record.digest}
@@ -554,7 +563,8 @@ class FakeAuditStore(_Port):
         )
         if record.rule:
             item["rule"] = record.rule
-        item.pop("awaiting_findings", None)  # REMOVE awaiting_findings
+        if scanned:
+            item["scanned_at"] = scanned
         self.items[key] = item
         old = current.get("status") if current is not None else None  # ReturnValues=UPDATED_OLD
         return str(old) if old else ""

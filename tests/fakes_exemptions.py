@@ -244,7 +244,7 @@ class Admin:
         return (
             fakes.registry.writes
             + fakes.store.calls["save"] + fakes.store.calls["record_pass"] + fakes.store.calls["link_child"]
-            + fakes.store.calls["mark_tag_reused"] + fakes.announcer.calls["publish"] + fakes.checks.calls["schedule"]
+            + fakes.store.calls["confirm_tag_reuse"] + fakes.announcer.calls["publish"] + fakes.checks.calls["schedule"]
             + self.exemptions.writes + self.scans.writes + self.world.registry.writes()
             + sum(self.world.audit.calls[m] for m in ("claim", "fail", "finish", "remember_report"))
             + self.world.announcer.calls["publish"] + self.world.fan_out.calls["send"]

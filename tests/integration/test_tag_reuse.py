@@ -65,9 +65,9 @@ def test_no_announcement_after_the_image_was_released(aws: Env) -> None:
     assert aws.decisions() == []
 
 
-def test_an_untouched_tag_costs_one_write(aws: Env) -> None:
+def test_an_untouched_tag_costs_one_read(aws: Env) -> None:
     aws.create_repository()
     digest = aws.push("v9", "fresh")
     aws.counter.calls.clear()
     assert aws.gate().handle(events.push(digest, "v9")).action == "noop"
-    assert dict(aws.counter.calls) == {"dynamodb:GetItem": 1, "dynamodb:UpdateItem": 1}
+    assert dict(aws.counter.calls) == {"dynamodb:GetItem": 2}  # the image's record, the tag's claim

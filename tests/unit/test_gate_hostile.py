@@ -36,7 +36,7 @@ GATE_SAMPLES = [s for s in load_samples() if s.get("source") != "ecr-warden"]
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 SAMPLE_DIGESTS = sorted({d for s in GATE_SAMPLES for d in _DIGEST.findall(json.dumps(s))})
 SETTINGS = GateSettings(audit_table_name="audit", decision_bus_name="bus", delayed_checks_queue_url="https://sqs/q")
-STORE_WRITES = ("save", "record_pass", "link_child", "mark_tag_reused")
+STORE_WRITES = ("save", "record_pass", "link_child", "confirm_tag_reuse")
 
 
 class RecordingDeadLetter:

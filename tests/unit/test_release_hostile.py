@@ -24,7 +24,7 @@ from tests.fakes import REPOSITORY, Fakes
 from tests.hostile import SLACK_MARKUP, WEIRD_TEXT, mutated
 
 EXAMPLES = 1000
-STORE_WRITES = ("save", "record_pass", "link_child", "mark_tag_reused")
+STORE_WRITES = ("save", "record_pass", "link_child", "confirm_tag_reuse")
 
 
 def quarantined() -> tuple[Fakes, str]:

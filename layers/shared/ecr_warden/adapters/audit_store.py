@@ -35,6 +35,10 @@ _QUIET_STATUSES = [
 _QUIET_PLACEHOLDERS = ", ".join(f":q{i}" for i in range(len(_QUIET_STATUSES)))
 
 
+def _json_time(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 TAG_CLAIM = "tag#"  # sort-key prefix of a tag claim (image digests start with their algorithm, e.g. "sha256:")
 MAX_TRANSACTION = 100  # DynamoDB's TransactWriteItems limit
 
@@ -65,7 +69,7 @@ class DynamoAuditStore:
     def save(self, record: ImageRecord, expected_version: int, claims: Sequence[str] = ()) -> ImageRecord:
         """Write the whole record if nobody else wrote it since `expected_version` was read. `claims`: tags
         this image gives up (quarantine), remembered in the same transaction so that a later push of one of them
-        onto another image is recognised (see mark_tag_reused)."""
+        onto another image is recognised (see tag_reuse_news)."""
         updated = record.model_copy(
             update={"version": expected_version + 1, "account": self.scope.account, "region": self.scope.region}
         )
@@ -109,33 +113,41 @@ class DynamoAuditStore:
                 TransactItems=[{"Put": {"TableName": self.table_name, "Item": self._serialize(c)}} for c in chunk]
             )
 
-    def mark_tag_reused(self, repository: str, tag: str, digest: str) -> str | None:
-        """A push put `tag` on `digest`. If a blocked image gave this tag up (a claim) and this push is news
-        (another digest than the holder, not noted before), note it and return the holder's digest; else None.
-        One conditional write, whatever the outcome."""
+    def tag_reuse_news(self, repository: str, tag: str, digest: str) -> str | None:
+        """A push put `tag` on `digest`: the blocked image that gave this tag up (its claim's holder) when this push
+        is news (another digest than the holder, not confirmed announced before), else None. One read; nothing is
+        noted until the announcement went out (confirm_tag_reuse), so a run that fails in between is retried."""
+        response = self.dynamodb.get_item(
+            TableName=self.table_name, Key=self._key(repository, f"{TAG_CLAIM}{tag}"), ConsistentRead=True
+        )
+        claim = response.get("Item")
+        if not claim or "holder" not in claim:
+            return None
+        holder, reused_by = claim["holder"]["S"], (claim.get("reused_by") or {}).get("S")
+        return None if digest in (holder, reused_by) else str(holder)
+
+    def confirm_tag_reuse(self, repository: str, tag: str, holder: str, digest: str) -> None:
+        """The reuse of `tag` by `digest` was announced: later deliveries of the push are not news. Only while the
+        claim is still `holder`'s (another block may have claimed the tag since)."""
         try:
-            response = self.dynamodb.update_item(
+            self.dynamodb.update_item(
                 TableName=self.table_name,
                 Key=self._key(repository, f"{TAG_CLAIM}{tag}"),
                 UpdateExpression="SET reused_by = :digest",
-                ConditionExpression=(
-                    "attribute_exists(holder) AND holder <> :digest AND "
-                    "(attribute_not_exists(reused_by) OR reused_by <> :digest)"
-                ),
-                ExpressionAttributeValues={":digest": {"S": digest}},
-                ReturnValues="ALL_OLD",
+                ConditionExpression="holder = :holder",
+                ExpressionAttributeValues={":digest": {"S": digest}, ":holder": {"S": holder}},
             )
         except Exception as exc:
-            if conditional_failed(exc):
-                return None
-            raise
-        return str(response["Attributes"]["holder"]["S"])
+            if not conditional_failed(exc):
+                raise
 
     def record_pass(self, record: ImageRecord, entry: HistoryEntry) -> str | None:
-        """One conditional upsert for a clean result (status, verdict, fingerprint, counts, rule and tags from
-        `record`). Returns the previous status ('' when new), or None when the condition failed (already recorded
-        with this fingerprint, or in a state that needs a full read)."""
+        """One conditional upsert for a clean result (status, verdict, fingerprint, counts, rule, tags and scan time
+        from `record`). Returns the previous status ('' when new), or None when the condition failed (already
+        recorded with this fingerprint, or in a state that needs a full read: not quiet, waiting for lagging
+        findings, or holding a newer scan's result)."""
         rule, tags, counts, fingerprint = record.rule, record.original_tags, record.severity_counts, record.fingerprint
+        scanned = _json_time(record.scanned_at) if record.scanned_at else None
         try:
             response = self.dynamodb.update_item(
                 TableName=self.table_name,
@@ -147,12 +159,16 @@ class DynamoAuditStore:
                     "history = list_append(if_not_exists(history, :empty), :entry), "
                     "version = if_not_exists(version, :zero) + :one"
                     + (", #r = :rule" if rule else "")
-                    # a clean result by the scanner's own counts ends any wait for lagging findings
-                    + " REMOVE awaiting_findings"
+                    + (", scanned_at = :scanned" if scanned else "")
                 ),
+                # a wait for lagging findings is ended only by a read: the gate must know which scan is newer
                 ConditionExpression=(
                     "attribute_not_exists(pk) OR "
-                    f"(#s IN ({_QUIET_PLACEHOLDERS}) AND (attribute_not_exists(fingerprint) OR fingerprint <> :fp))"
+                    f"(#s IN ({_QUIET_PLACEHOLDERS}) AND (attribute_not_exists(fingerprint) OR fingerprint <> :fp)"
+                    " AND attribute_not_exists(awaiting_findings)"
+                    # the stored text is UTC to the second (scan_time), so it sorts as time does
+                    + (" AND (attribute_not_exists(scanned_at) OR scanned_at <= :scanned)" if scanned else "")
+                    + ")"
                 ),
                 ExpressionAttributeNames={
                     "#s": "status",
@@ -169,13 +185,14 @@ class DynamoAuditStore:
                         ":repository": record.repository,
                         ":account": self.scope.account,
                         ":region": self.scope.region,
-                        ":now": record.updated_at.isoformat().replace("+00:00", "Z"),
+                        ":now": _json_time(record.updated_at),
                         ":tags": tags,
                         ":empty": [],
                         ":zero": 0,
                         ":one": 1,
                         ":entry": [entry.model_dump(mode="json", exclude_none=True)],
                         **({":rule": rule} if rule else {}),
+                        **({":scanned": scanned} if scanned else {}),
                         **{f":q{i}": status.value for i, status in enumerate(_QUIET_STATUSES)},
                     }
                 ),

@@ -33,6 +33,7 @@ class FindingsCheck(_Check):
     basic: bool  # ECR basic scanning (DescribeImageScanFindings) rather than Inspector (ListFindings)
     first_seen: AwareDatetime
     attempt: int = Field(0, ge=0, le=64)
+    scanned_at: AwareDatetime | None = None  # the scan's time (its event's); None in a check queued by an older version
 
 
 class UnscannedCheck(_Check):

@@ -53,6 +53,7 @@ class PendingAnnouncement(BaseModel):
     tags: list[str] | None = None
     reason: str
     decision_id: str | None = None
+    tag_now_on: str | None = None  # tag_reused: the digest the reused tag points at now
 
 
 class ImageRecord(BaseModel):
@@ -82,6 +83,9 @@ class ImageRecord(BaseModel):
     exempt_until: datetime | None = None
     audit_action: str | None = None
     awaiting_findings: dict[str, int] | None = None  # the scanner's counts, while its findings are not listed
+    # When the latest scan result the gate took in was made (its event's time, whole seconds, UTC); set: the image
+    # has a scan result, whatever its status. Orders results that arrive late or twice.
+    scanned_at: datetime | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
     pending_announcement: PendingAnnouncement | None = None  # owed until sent (see PendingAnnouncement)
     incomplete: str | None = None  # what the last run could not finish in ECR (cleared when a run completes)

@@ -7,6 +7,7 @@ Loop-safe: pushes of ecr-warden's own tags are recognised by name and ignored wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ecr_warden.contracts.aws_events import (
     AwsEvent,
@@ -22,7 +23,7 @@ from ecr_warden.domain.findings import Finding
 from ecr_warden.domain.images import ARTIFACT_MEDIA_TYPES, INDEX_MEDIA_TYPES, ImageRef
 from ecr_warden.domain.records import BLOCKED, ImageRecord, ImageStatus, merge_tags
 from ecr_warden.errors import UnsupportedEventError
-from ecr_warden.gate import lag, multiarch, reuse, transitions, unscanned
+from ecr_warden.gate import lag, multiarch, outbox, reuse, transitions, unscanned
 from ecr_warden.gate.acting import Actor
 from ecr_warden.gate.context import Case, GateContext, Outcome, Trigger
 from ecr_warden.gate.evaluate import Decision, Verdict, can_skip_findings_read, evaluate
@@ -76,22 +77,50 @@ class ScanGate:
         detail, trigger = event.detail, Trigger(event.detail_type, event.id)
         image, tags = ImageRef(detail.repository_name, detail.image_digest), detail.image_tags
         basic = isinstance(event, EcrImageScanEvent)
-        if basic and detail.scan_status != "COMPLETE":
-            return self._scan_failed(image, tags, detail.scan_status, trigger)
-        if not basic and detail.scan_status != "INITIAL_SCAN_COMPLETE":
-            return Outcome.noop(image, f"scan status {detail.scan_status} is not a result")
-        counts = detail.finding_severity_counts
+        if (not_a_result := self._not_a_result(image, tags, detail.scan_status, basic, trigger)) is not None:
+            return not_a_result
+        counts, scanned_at = detail.finding_severity_counts, lag.scan_time(event.time)
         if can_skip_findings_read(self.ctx.policy, image.repository, counts, zero_means_absent=basic):
-            return self._record_clean(image, tags, counts.as_dict() if counts else {}, trigger)
+            return self._record_clean(image, tags, counts.as_dict() if counts else {}, scanned_at, trigger)
         findings = self._listed_findings(image, basic)
         if findings is None:
             return self.actor.skipped(image, "scan findings are gone with the image", trigger)
-        reported = counts.as_dict() if counts else {}
-        lagging = lag.missing(self.ctx.policy, image.repository, reported, findings)
-        if lagging:  # never pass what the scanner counted: wait for the findings, fail closed at the end
-            check = lag.first_check(self.ctx, image, tags, reported, basic, trigger)
-            return lag.wait(self.actor, check, lagging, findings, trigger)
-        return self._decide(image, tags, findings, trigger)
+        record = self.ports.store.get(image.repository, image.digest)
+        if lag.older_than_awaited(record, scanned_at):  # the newer scan's re-checks read the findings anyway
+            return self._superseded(image, record, "an older scan's result: the newer scan's findings are awaited")
+        reported = lag.reported_counts(self.ctx.policy, image.repository, counts, basic)
+        lagging = lag.missing(self.ctx.policy, image.repository, reported, findings, basic)
+        if not lagging:  # the findings listed now decide, whichever scan the event is about
+            return self._decide_read(image, tags, findings, trigger, record)
+        check = lag.first_check(self.ctx, image, tags, reported, basic, trigger, scanned_at)
+        return self._await_findings(check, lagging, findings, record, trigger)
+
+    def _not_a_result(
+        self, image: ImageRef, tags: list[str], status: str, basic: bool, trigger: Trigger
+    ) -> Outcome | None:
+        if basic and status != "COMPLETE":
+            return self._scan_failed(image, tags, status, trigger)
+        if not basic and status != "INITIAL_SCAN_COMPLETE":
+            return Outcome.noop(image, f"scan status {status} is not a result")
+        return None
+
+    def _await_findings(
+        self, check: FindingsCheck, lagging: dict[str, int], findings: list[Finding], record: ImageRecord | None,
+        trigger: Trigger,
+    ) -> Outcome:  # fmt: skip
+        """Never pass what the scanner counted: wait for the findings, fail closed at the end."""
+        image = ImageRef(check.repository, check.digest)
+        outdated = lag.outdated(record, check.scanned_at)
+        if outdated is not None:
+            return self._superseded(image, record, outdated)
+        if self.ports.checks is None:  # nothing can wait: decide now
+            return self._window_closed(image, check, lagging, findings, record, trigger)
+        return lag.wait(self.actor, check, lagging, record, trigger)
+
+    def _superseded(self, image: ImageRef, record: ImageRecord | None, reason: str) -> Outcome:
+        """A scan result that arrived late or twice: its counts say nothing the record does not know better."""
+        metrics.add_metric(name="ScanResultsSuperseded", unit=MetricUnit.Count, value=1)
+        return Outcome.noop(image, reason, record.status if record else None)
 
     def _listed_findings(self, image: ImageRef, basic: bool) -> list[Finding] | None:
         if basic:
@@ -111,20 +140,46 @@ class ScanGate:
     def _recheck_findings(self, image: ImageRef, check: FindingsCheck) -> Outcome:
         trigger = Trigger("findings re-check", check.trigger_event_id)
         record = self.ports.store.get(image.repository, image.digest)
-        if record is None or record.awaiting_findings is None:
-            return Outcome.noop(image, "decided since: nothing to re-check", record.status if record else None)
+        if record is None or record.awaiting_findings is None or not lag.awaits(record, check):
+            return self._not_awaited(image, check, record, trigger)
         findings = self._listed_findings(image, check.basic)
         if findings is None:
             return self.actor.skipped(image, "scan findings are gone with the image", trigger, record)
-        lagging = lag.missing(self.ctx.policy, image.repository, check.counts, findings)
+        lagging = lag.missing(self.ctx.policy, image.repository, check.counts, findings, check.basic)
         if not lagging:
             return self._decide(image, check.tags, findings, trigger, record)
         following = lag.next_check(self.ctx.policy, check, self.ctx.now())
         if following is None or self.ports.checks is None:
-            return lag.timed_out(self.actor, check, findings, record, trigger)
+            return self._window_closed(image, check, lagging, findings, record, trigger)
         self.ports.checks.schedule(following)
         reason = f"{lag.describe(lagging)}; findings still not listed: re-check at {following.not_before:%H:%M:%S}"
         return Outcome(image.repository, image.digest, Action.FINDINGS_LAGGING, reason, record.status)
+
+    def _not_awaited(
+        self, image: ImageRef, check: FindingsCheck, record: ImageRecord | None, trigger: Trigger
+    ) -> Outcome:
+        if record is None:
+            return Outcome.noop(image, "decided since: nothing to re-check")
+        if record.awaiting_findings is not None:  # queued for an earlier scan: the newer one's own checks decide
+            return self._superseded(image, record, "a re-check of an earlier scan: a newer scan is awaited")
+        return self._settle_owed(image, check, record, trigger)
+
+    def _settle_owed(self, image: ImageRef, check: FindingsCheck, record: ImageRecord, trigger: Trigger) -> Outcome:
+        """Decided since. A decision that ends a wait may change nothing in ECR (findings_missing), so it owes its
+        announcement only once sending failed; the re-check's retry is then the one run that can still send it."""
+        case = Case(image, check.tags, transitions.decision_of(self.ctx, record), record, trigger)
+        pending = outbox.owed(case, self.ctx.now())
+        if pending is None:
+            return Outcome.noop(image, "decided since: nothing to re-check", record.status)
+        return outbox.settle(self.actor, case, pending)
+
+    def _window_closed(
+        self, image: ImageRef, check: FindingsCheck, lagging: dict[str, int], findings: list[Finding],
+        record: ImageRecord | None, trigger: Trigger,
+    ) -> Outcome:  # fmt: skip
+        if lag.uncounted_only(lagging):  # no count ever said more than is listed: the listed findings decide
+            return self._decide_read(image, check.tags, findings, trigger, record)
+        return lag.timed_out(self.actor, check, findings, record, trigger)
 
     def on_finding(self, event: Inspector2FindingEvent) -> Outcome:
         detail, trigger = event.detail, Trigger(event.detail_type, event.id)
@@ -198,7 +253,14 @@ class ScanGate:
         self, image: ImageRef, tags: list[str], findings: list[Finding], trigger: Trigger,
         record: ImageRecord | None = None,
     ) -> Outcome:  # fmt: skip
-        record = record or self.ports.store.get(image.repository, image.digest)
+        return self._decide_read(
+            image, tags, findings, trigger, record or self.ports.store.get(image.repository, image.digest)
+        )
+
+    def _decide_read(
+        self, image: ImageRef, tags: list[str], findings: list[Finding], trigger: Trigger, record: ImageRecord | None
+    ) -> Outcome:
+        """Decide with the record as read (None: there is none)."""
         known_tags = merge_tags(record.original_tags if record else [], tags)
         ctx = self.ctx
         decision = self._evaluate(image, known_tags, findings, ctx.audit_mode)
@@ -214,8 +276,11 @@ class ScanGate:
         stored = self.ports.exemptions.active(image.repository, ctx.now())
         return evaluate(ctx.policy, image, tags, findings, ctx.now(), audit, stored) if stored else decision
 
-    def _record_clean(self, image: ImageRef, tags: list[str], counts: dict[str, int], trigger: Trigger) -> Outcome:
-        """Clean by the event's own counts: one conditional write and one event, no read."""
+    def _record_clean(
+        self, image: ImageRef, tags: list[str], counts: dict[str, int], scanned_at: datetime, trigger: Trigger
+    ) -> Outcome:
+        """Clean by the event's own counts: one conditional write and one event, no read (unless the image is in a
+        state the write may not replace, a wait for lagging findings among them)."""
         rule = self.ctx.policy.rule_for(image.repository)
         decision = Decision(
             verdict=Verdict.PASS,
@@ -238,15 +303,25 @@ class ScanGate:
             verdict=Verdict.PASS.value,
             rule=decision.rule,
             fingerprint=decision.fingerprint,
+            scanned_at=scanned_at,
         )
         entry = self.ctx.entry(Action.PASSED, ImageStatus.PASSED, CLEAN_REASON, trigger)
         previous = self.ports.store.record_pass(record, entry)
         if previous is None:  # recorded before, or in a state that needs the full path
-            stored = self.ports.store.get(image.repository, image.digest)
-            return self.actor.apply(Case(image, tags, decision, stored, trigger))
+            return self._clean_in_full(image, tags, decision, scanned_at, trigger)
         plan = Plan(record, record.version, Action.PASSED, ImageStatus(previous) if previous else None, CLEAN_REASON)
         detail = self.actor.executor.announce(plan, decision, trigger)
         return Outcome(image.repository, image.digest, Action.PASSED, CLEAN_REASON, record.status, detail)
+
+    def _clean_in_full(
+        self, image: ImageRef, tags: list[str], decision: Decision, scanned_at: datetime, trigger: Trigger
+    ) -> Outcome:
+        stored = self.ports.store.get(image.repository, image.digest)
+        if lag.waits_for_newer(stored, scanned_at):  # fail closed: only a newer scan's clean result ends a wait
+            return self._superseded(image, stored, "a clean result not newer than the scan whose findings are awaited")
+        if stored is not None and (stored.scanned_at is None or stored.scanned_at < scanned_at):
+            stored = stored.model_copy(update={"scanned_at": scanned_at})  # written with the decision
+        return self.actor.apply(Case(image, tags, decision, stored, trigger))
 
     def _scan_failed(self, image: ImageRef, tags: list[str], status: str, trigger: Trigger) -> Outcome:
         policy = self.ctx.policy

@@ -184,6 +184,7 @@ def _owed(plan: Plan, record: ImageRecord) -> PendingAnnouncement:
         tags=list(plan.tags) if plan.tags is not None else None,
         reason=plan.reason,
         decision_id=plan.decision_id,
+        tag_now_on=plan.tag_now_on,
     )
 
 

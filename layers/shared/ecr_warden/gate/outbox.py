@@ -54,7 +54,7 @@ def settle(actor: Actor, case: Case, pending: PendingAnnouncement) -> Outcome:
     tags = tuple(pending.tags) if pending.tags is not None else None
     plan = Plan(
         current, current.version, Action(pending.action), pending.previous, pending.reason, tags=tags,
-        decision_id=pending.decision_id,
+        tag_now_on=pending.tag_now_on, decision_id=pending.decision_id,
     )  # fmt: skip
     detail = actor.executor.announce(plan, case.decision, case.trigger)
     store.save(current.model_copy(update={"pending_announcement": None, "incomplete": None}), current.version)

@@ -112,6 +112,11 @@ def highest_severity(detail: DecisionDetail) -> str:
     return max(reported, key=severity_rank, default="NONE")
 
 
+def unrated(detail: DecisionDetail) -> bool:
+    """A block no finding explains (no scan result in time, or a failed scan): its severity is unknown, not low."""
+    return detail.verdict == "BLOCK" and highest_severity(detail) == "NONE"
+
+
 def image_name(detail: DecisionDetail) -> str:
     tag = detail.tags[0] if detail.tags else None
     if detail.digest is None:
@@ -176,6 +181,8 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def _counts_line(detail: DecisionDetail) -> str:
+    if unrated(detail):
+        return "severity unknown: no listed finding explains the block"
     parts = [f"{s} {detail.severity_counts[s]}" for s in SEVERITIES if detail.severity_counts.get(s)]
     return " · ".join(parts) or "no findings"
 
@@ -357,4 +364,5 @@ def sns_attributes(detail: DecisionDetail) -> dict[str, dict[str, str]]:
         "region": detail.region,
         "environment": detail.environment,
     }
-    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items()}
+    # SNS rejects an attribute with an empty value (a decision of a deployment without an environment name)
+    return {name: {"DataType": "String", "StringValue": value} for name, value in values.items() if value}

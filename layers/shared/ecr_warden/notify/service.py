@@ -49,9 +49,9 @@ IMMEDIATE = frozenset(
     }
 )
 FOLLOW_UP = frozenset({Action.UPDATED})
-# Messages about a block or flag itself: gated by a route's min_severity, and identified by the decision's
-# fingerprint. Lifecycle messages (released, now compliant, re-tag blocked, scan failed) go to every matching
-# route and count once per announcement.
+# Messages about a block or flag itself: gated by a route's min_severity (a block no finding explains, e.g. of an
+# unscanned image, passes every route), and identified by the decision's fingerprint. Lifecycle messages
+# (released, now compliant, re-tag blocked, scan failed) go to every matching route and count once per announcement.
 VERDICT_ACTIONS = frozenset(
     {
         Action.QUARANTINED,
@@ -202,6 +202,7 @@ class Notifier:
             and (
                 route.min_severity is None
                 or detail.action not in VERDICT_ACTIONS
+                or message.unrated(detail)  # a block of unknown severity is never below a route's threshold
                 or highest >= severity_rank(route.min_severity)
             )
         ]
