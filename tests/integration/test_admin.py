@@ -85,7 +85,8 @@ def test_cli_release_exits_3_and_says_what_to_do_when_tags_are_not_restored(
     assert code == 3
     assert out.startswith("release_incomplete:")
     assert "restored tags: (none)" in out
-    assert f"use its digest ({REPOSITORY}@{digest}) or push a new tag" in err
+    assert "use its digest or push a new tag onto it" in err
+    assert f"the image: {REPOSITORY}@{digest}" in err
 
 
 def test_release_of_an_unknown_image_is_a_clear_error(aws: Env) -> None:

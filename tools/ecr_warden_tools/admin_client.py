@@ -115,12 +115,10 @@ def run(args: argparse.Namespace, client: AdminClient, payload: dict[str, Any]) 
     if not args.json:
         _print_result(payload["action"], result)
     if result.get("outcome") == "release_incomplete":
-        print(
-            "not every recorded tag could be restored: those tags now point at other images and were left alone.\n"
-            f"to deploy this image, use its digest ({payload['repository']}@{result.get('digest')}) or push a new "
-            "tag onto it; ecr-warden no longer removes tags from it.",
-            file=sys.stderr,
-        )
+        # the reason says what ECR looks like now (tags on other images or deleted, the image itself gone) and what
+        # to do; the digest is what an admin deploys by
+        print(f"ecr-warden: release incomplete: {result.get('reason') or 'not every recorded tag is back'}\n"
+              f"the image: {payload['repository']}@{result.get('digest')}", file=sys.stderr)  # fmt: skip
         return EXIT_INCOMPLETE
     return EXIT_OK
 

@@ -61,11 +61,9 @@ class Release(RemediationAction[ReleaseRequest]):
             decision = transitions.decision_of(gate.ctx, record)  # an interrupted release: finish, announce once
             return restore.finish(gate, record, decision, Trigger("admin release", None))
         if record.status is ImageStatus.RELEASED:
-            restored, conflicts = restore.restore_in_ecr(registry, record)
-            reason = f"already released; tags in place: {', '.join(restored) or 'none'}"
-            if conflicts:
-                reason += f"; not restored (now on another image): {', '.join(conflicts)}"
-            action = Action.RELEASE_INCOMPLETE if conflicts else Action.NOOP
+            restoration = restore.restore_in_ecr(registry, record)
+            action = Action.NOOP if restoration.complete else Action.RELEASE_INCOMPLETE
+            reason = f"already released; {restoration.summary()}"
             return Outcome(request.repository, request.digest, action, reason, record.status)
         if record.status not in (*BLOCKED, ImageStatus.TAGGED, ImageStatus.AUDITED):
             raise ReleaseError(f"{image} is {record.status.value}: there is nothing to release")

@@ -17,7 +17,7 @@ from ecr_warden.domain.images import ImageInfo, ImageRef
 from ecr_warden.domain.records import ImageRecord, ImageStatus
 from ecr_warden.gate import multiarch, outbox, restore, transitions
 from ecr_warden.gate.context import Case, GateContext, Outcome, Trigger
-from ecr_warden.gate.effects import Executor, PartialActionError
+from ecr_warden.gate.effects import Executor
 from ecr_warden.gate.plan import Plan
 from ecr_warden.gate.ports import Ports
 from ecr_warden.gate.transitions import Step
@@ -152,18 +152,9 @@ class Actor:
         return self._run(transitions.passed(self.ctx, case, marker_removed), case)
 
     def _remove_marker(self, image: ImageRef, marker: str) -> bool:
-        """Take the marker off this digest, but only if it is still on it and never as its last tag (that would
-        delete the image, e.g. once `latest` moved to a newer build). False: kept, and the record keeps it too.
-        Raises when ECR refuses: the record still names the marker, and a retry removes it."""
+        """False: kept (the image's last tag), and the record keeps it too (see restore.remove_own_tag)."""
         info = self.ports.registry.describe(image.repository, image.digest)
-        if info is None or marker not in info.tags:
-            return True  # gone with the image, or no longer on it: nothing of ours to remove
-        if len(info.tags) == 1:
-            return False
-        failures = self.ports.registry.remove_tags(image.repository, [marker])
-        if failures:
-            raise PartialActionError(f"{image}: could not remove the marker: {'; '.join(failures)}")
-        return True
+        return restore.remove_own_tag(self.ports.registry, image, marker, info)
 
     def complete(self, record: ImageRecord) -> Outcome:
         """Finish an archive or a marker tag whose ECR call failed after the record was written."""
