@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 
 
 def block_through_indexes(actor: Actor, case: Case, info: ImageInfo, deployable: list[str]) -> Outcome | None:
-    """Block the indexes a platform image belongs to; None when it belongs to none (block the image itself)."""
+    """Block the indexes a platform image belongs to that deploy something; None when none does (block the image
+    itself)."""
     image, record, store = case.image, case.record, actor.ports.store
-    observed: dict[str, Observed | None] = dict.fromkeys(record.index_digests if record else [])
+    recorded = record.index_digests if record else []
+    observed: dict[str, Observed | None] = dict.fromkeys(_deploying(actor, image.repository, recorded))
     if not observed and not deployable:  # not mapped yet: look where its index can be (bounded)
         found = actor.ports.registry.indexes_containing(image.repository, image.digest, info.pushed_at)
         observed = {index.info.digest: index for index in found}
@@ -45,6 +47,18 @@ def block_through_indexes(actor: Actor, case: Case, info: ImageInfo, deployable:
     store.save(child, case.version)
     return Outcome(image.repository, image.digest, first.action, f"blocked index(es) {listed}", child.status,
                    first.announced)  # fmt: skip
+
+
+def _deploying(actor: Actor, repository: str, indexes: list[str]) -> list[str]:
+    """The recorded indexes that still carry a tag of their own: one read each, instead of a whole decision each (the
+    list grows with every build that made a new index over the same image). An untagged or deleted index deploys
+    nothing by tag, as a quarantined one; once a tag lands on it, its push is mapped and it is blocked then."""
+    policy, kept = actor.ctx.policy, []
+    for index in indexes:
+        info = actor.ports.registry.describe(repository, index)
+        if info is not None and any(not policy.is_own_tag(tag, index) for tag in info.tags):
+            kept.append(index)
+    return kept
 
 
 def map_index(actor: Actor, index: ImageRef, trigger: Trigger) -> Outcome:
