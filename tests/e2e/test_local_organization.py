@@ -87,6 +87,12 @@ def push(stack: RunningStack, repository: str, tag: str, account: str, region: s
     return pushed.stdout.split(" as ", 1)[1].split()[0]
 
 
+def scan_critical(stack: RunningStack, repository: str, digest: str, account: str, region: str) -> None:
+    """`ecr-warden scan` with the critical fixture for an image in a member's registry, as a user would run it."""
+    stack.cli("scan", "--repository", repository, "--digest", digest, "--fixture", "critical", "--account", account,
+              "--region", region, "--endpoint-url", stack.endpoint_url)  # fmt: skip
+
+
 def tags(ecr: Any, repository: str, digest: str) -> list[str]:
     details = ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])["imageDetails"]
     return list(details[0].get("imageTags") or [])
@@ -138,21 +144,7 @@ def test_a_critical_image_and_its_replica_are_each_quarantined_in_their_own_scop
     organization.wait_for(lambda: "v1.2.3" in _tags_or_none(replica, repository, digest), what="the replica of v1.2.3")
 
     for account, region in ((member_a, "us-west-2"), (member_b, "us-east-1")):
-        organization.cli(
-            "scan",
-            "--repository",
-            repository,
-            "--digest",
-            digest,
-            "--fixture",
-            "critical",
-            "--account",
-            account,
-            "--region",
-            region,
-            "--endpoint-url",
-            organization.endpoint_url,
-        )
+        scan_critical(organization, repository, digest, account, region)
 
     for ecr in (source, replica):
         organization.wait_for(
@@ -190,21 +182,7 @@ def test_with_delete_replication_the_source_quarantine_reaches_an_unscanned_repl
     replica = member_client(organization, "ecr", member_a, "us-east-1")
     organization.wait_for(lambda: "v2.0.0" in _tags_or_none(replica, repository, digest), what="the replica")
 
-    organization.cli(
-        "scan",
-        "--repository",
-        repository,
-        "--digest",
-        digest,
-        "--fixture",
-        "critical",
-        "--account",
-        member_b,
-        "--region",
-        "us-west-2",
-        "--endpoint-url",
-        organization.endpoint_url,
-    )
+    scan_critical(organization, repository, digest, member_b, "us-west-2")
 
     organization.wait_for(lambda: "v2.0.0" not in tags(source, repository, digest), what="the source quarantined")
     organization.wait_for(lambda: "v2.0.0" not in tags(replica, repository, digest), what="the replica's tag gone")
@@ -349,8 +327,7 @@ def test_the_release_command_of_a_members_slack_message_releases_that_copy(organ
     ecr = member_client(organization, "ecr", member_a, "us-west-2")
     ecr.create_repository(repositoryName=repository)
     digest = push(organization, repository, "v3.0.0", member_a, "us-west-2")
-    organization.cli("scan", "--repository", repository, "--digest", digest, "--fixture", "critical", "--account",
-                     member_a, "--region", "us-west-2", "--endpoint-url", organization.endpoint_url)  # fmt: skip
+    scan_critical(organization, repository, digest, member_a, "us-west-2")
     organization.wait_for(lambda: "v3.0.0" not in tags(ecr, repository, digest), what="the quarantine")
     [text] = organization.wait_for(lambda: quarantine_messages(organization, repository), what="the Slack message")
     body = json.dumps(json.loads(text), ensure_ascii=False)

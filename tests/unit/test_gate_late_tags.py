@@ -6,19 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from ecr_warden.domain.records import ImageStatus
 from ecr_warden.gate.dispatch import ScanGate
 from tests.events import CRITICAL, REPOSITORY, inspector_scan, push
 from tests.fakes import Fakes, image_manifest
 
 COUNTS = {"CRITICAL": 1, "TOTAL": 1}
-
-
-@pytest.fixture
-def fakes() -> Fakes:
-    return Fakes()
 
 
 def _push_after_first_describe(fakes: Fakes, gate: ScanGate, tag: str, digest: str, seed: str) -> None:

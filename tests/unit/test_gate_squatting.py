@@ -15,11 +15,6 @@ from tests.fakes import REPOSITORY, Fakes
 from tests.unit.test_gate_with_fakes import CRITICAL_COUNTS, critical_image, inspector_scan, q
 
 
-@pytest.fixture
-def fakes() -> Fakes:
-    return Fakes()
-
-
 def squatted(fakes: Fakes) -> str:
     """A CRITICAL image tagged v1 whose quarantine tag an outsider put on another image first."""
     victim = critical_image(fakes, "v1")

@@ -89,11 +89,6 @@ def multi_arch(fakes: Fakes, gate: ScanGate) -> tuple[str, str, str]:
     return index, amd64, arm64
 
 
-@pytest.fixture
-def fakes() -> Fakes:
-    return Fakes()
-
-
 # -- blocking ---------------------------------------------------------------------------------------------------
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from ecr_warden.contracts.checks import FindingsCheck, UnscannedCheck
 from ecr_warden.domain.records import ImageStatus
 from tests.fakes import Fakes
@@ -24,11 +22,6 @@ from tests.unit.test_gate_with_fakes import (
 )
 
 LAGGING = {"CRITICAL": 2, "HIGH": 0, "MEDIUM": 0, "TOTAL": 2}
-
-
-@pytest.fixture
-def fakes() -> Fakes:
-    return Fakes()
 
 
 def _pushed(fakes: Fakes, tag: str = "v1.3.0") -> str:

@@ -20,6 +20,7 @@ from ecr_warden.gate.context import Outcome
 from ecr_warden.policy.model import Policy
 from tests.fakes import NOW, REPOSITORY, Fakes
 from tests.unit.test_gate_with_fakes import CRITICAL, basic_scan, inspector_scan, policy, push, q
+from tests.unit.test_lag_and_unscanned import _pushed
 
 LAGGING = {"CRITICAL": 2, "HIGH": 0, "MEDIUM": 0, "TOTAL": 2}
 CLEAN = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0, "TOTAL": 0}
@@ -28,16 +29,6 @@ T2 = T1 + timedelta(minutes=2)
 T3 = T2 + timedelta(minutes=2)
 X = Finding(id="CVE-2026-1111", severity="CRITICAL")
 ALERT = {"on_timeout": "alert"}
-
-
-@pytest.fixture
-def fakes() -> Fakes:
-    return Fakes()
-
-
-def _pushed(fakes: Fakes, tag: str = "v1.3.0") -> str:
-    fakes.registry.create_repository()
-    return fakes.registry.push(tag, "lagging")
 
 
 def _at(event: AwsEvent, moment: datetime) -> AwsEvent:

@@ -29,11 +29,6 @@ CLEAN = {"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "LOW": 0}
 STRICT = policy(unscanned="block")
 
 
-@pytest.fixture
-def fakes() -> Fakes:
-    return Fakes()
-
-
 def _pushed(fakes: Fakes, pol: Policy | None = None) -> str:
     """An image pushed and its push handled: the unscanned check is queued."""
     fakes.registry.create_repository()

@@ -425,24 +425,8 @@ def caller_identity(user_agent: str, role_for: Callable[[str], str | None], acco
     match = _FUNCTION_AGENT.search(user_agent)
     role_arn = role_for(match.group("name")) if match else None
     if role_arn:
-        role_name = role_arn.rsplit("/", 1)[-1]
         session = match.group("name") if match else "local"
-        return {
-            "type": "AssumedRole",
-            "principalId": f"AROALOCAL:{session}",
-            "accountId": account_id,
-            "accessKeyId": "ASIALOCALEXAMPLEKEY1",
-            "arn": f"arn:aws:sts::{account_id}:assumed-role/{role_name}/{session}",
-            "sessionContext": {
-                "sessionIssuer": {
-                    "type": "Role",
-                    "principalId": "AROALOCAL",
-                    "arn": role_arn,
-                    "accountId": account_id,
-                    "userName": role_name,
-                }
-            },
-        }
+        return assumed_role_identity(role_arn, session, account_id, "ASIALOCALEXAMPLEKEY1")
     return {
         "type": "IAMUser",
         "principalId": "AIDALOCAL",
