@@ -38,9 +38,8 @@ class Actor:
         self.executor = Executor(self.ctx, self.ports)
 
     def apply(self, case: Case) -> Outcome:
-        pending = outbox.owed(case, self.ctx.now())
-        if pending is not None:  # a retry of a decision whose run failed: finish it, announce it as itself
-            return outbox.settle(self, case, pending)
+        if (settled := outbox.settle_if_owed(self, case)) is not None:
+            return settled
         step = transitions.next_step(case, self.ctx.now(), self.ctx.policy.auto_release_on_close)
         if step in transitions.STANDING:
             action, reason = transitions.STANDING[step]

@@ -168,10 +168,8 @@ class ScanGate:
         """Decided since. A decision that ends a wait may change nothing in ECR (findings_missing), so it owes its
         announcement only once sending failed; the re-check's retry is then the one run that can still send it."""
         case = Case(image, check.tags, transitions.decision_of(self.ctx, record), record, trigger)
-        pending = outbox.owed(case, self.ctx.now())
-        if pending is None:
-            return Outcome.noop(image, "decided since: nothing to re-check", record.status)
-        return outbox.settle(self.actor, case, pending)
+        settled = outbox.settle_if_owed(self.actor, case)
+        return settled or Outcome.noop(image, "decided since: nothing to re-check", record.status)
 
     def _window_closed(
         self, image: ImageRef, check: FindingsCheck, lagging: dict[str, int], findings: list[Finding],

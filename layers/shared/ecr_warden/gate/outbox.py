@@ -40,6 +40,12 @@ def owed(case: Case, now: datetime) -> PendingAnnouncement | None:
     return pending
 
 
+def settle_if_owed(actor: Actor, case: Case) -> Outcome | None:
+    """A retry of a decision whose run failed: finish it and announce it as itself; None when nothing is owed."""
+    pending = owed(case, actor.ctx.now())
+    return settle(actor, case, pending) if pending is not None else None
+
+
 def settle(actor: Actor, case: Case, pending: PendingAnnouncement) -> Outcome:
     """Finish the decision in ECR (silently), announce it as itself, then clear the debt."""
     record, store = case.record, actor.ports.store

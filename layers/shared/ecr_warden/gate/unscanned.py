@@ -210,8 +210,7 @@ def _settle_owed(actor: Actor, check: UnscannedCheck, record: ImageRecord | None
         return None
     image = ImageRef(check.repository, check.digest)
     case = Case(image, check.tags, _decision(actor.ctx, image, pending.reason), record, trigger)
-    owed = outbox.owed(case, actor.ctx.now())
-    return outbox.settle(actor, case, owed) if owed is not None else None
+    return outbox.settle_if_owed(actor, case)
 
 
 def _decision(ctx: GateContext, image: ImageRef, reason: str) -> Decision:
