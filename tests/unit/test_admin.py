@@ -459,3 +459,14 @@ def test_the_payload_is_a_discriminated_union_on_action() -> None:
     assert schema["discriminator"]["propertyName"] == "action"
     mapping = sorted(schema["discriminator"]["mapping"])
     assert mapping == ["enforce", "exempt", "quarantine", "release", "report", "rescan", "run", "sweep"]
+
+
+@pytest.mark.parametrize("action", ["registry", "__init__", "../release", "release\n", "Release", "ACTIONS"])
+def test_an_action_name_that_is_not_an_action_is_refused_before_anything_is_imported(admin: Admin, action: str) -> None:
+    """The payload's `action` picks a module to import: only the eight action names ever reach the import."""
+    import sys
+
+    loaded = set(sys.modules)
+    error = refused(admin, {"action": action, "by": "mallory"}, "action", "invalid_request")
+    assert "use one of release, quarantine" in error["message"]
+    assert {name for name in set(sys.modules) - loaded if name.startswith("ecr_warden")} == set()

@@ -161,3 +161,23 @@ def test_a_push_between_the_check_and_the_put_that_wins_is_reported() -> None:
     assert fakes.registry.tagged("v1.3.0") == pushed["b"]
     assert outcome.action is Action.RELEASE_INCOMPLETE
     assert f"v1.3.0 -> {pushed['b']}" in outcome.reason
+
+
+def test_a_release_that_fails_after_putting_the_tag_back_is_finished_by_the_retry_and_announced_once() -> None:
+    """ECR throttles the re-read after the PutImage: the call fails, the record still owes its announcement, and
+    the retry finds the tag in place, removes the quarantine tag and announces the release once."""
+    fakes = Fakes()
+    fakes.registry.create_repository()
+    image = fakes.registry.push("v1", "bad")
+    fakes.enhanced.set(image, list(CRITICAL))
+    assert fakes.gate().handle(inspector_scan(image, ["v1"], {"CRITICAL": 1})).action == "quarantined"
+    fakes.announcer.clear()
+    fakes.registry.before("add_tag", lambda: fakes.registry.fail("describe"))  # the read right after the put
+
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever ECR raised: the invocation fails, Lambda retries
+        _release(fakes, image)
+    outcome = _release(fakes, image)
+
+    assert outcome.action is Action.RELEASED
+    assert fakes.registry.tags(image) == ["v1"]
+    assert [d.action for d in fakes.announcer.published] == [Action.RELEASED]

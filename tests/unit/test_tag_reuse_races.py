@@ -163,3 +163,22 @@ def _a_blocked_image_that_took_the_tag(fakes: Fakes) -> None:
     assert [(d.digest, d.tags, d.tag_now_on) for d in fakes.announcer.published if d.action is Action.TAG_REUSED] == [
         (first, ["v1.3.0"], taker)
     ]
+
+
+def test_the_same_push_delivered_twice_at_once_is_one_reuse_under_one_decision() -> None:
+    """Both deliveries read the claim before either confirms it: both may announce, but as one decision (consumers
+    deduplicate on its id) and with one entry in the quarantined image's history."""
+    fakes = Fakes()
+    quarantined = _quarantined(fakes, "v1.3.0")
+    other = fakes.registry.push("v1.3.0", "other")
+    second: dict[str, object] = {}
+    fakes.store.before("save", lambda: second.setdefault("outcome", fakes.gate().handle(push(other, "v1.3.0"))))
+
+    first = fakes.gate().handle(push(other, "v1.3.0"))
+
+    assert {first.action, second["outcome"].action} <= {Action.TAG_REUSED, Action.NOOP}  # type: ignore[attr-defined]
+    ids = {d.decision_id for d in fakes.announcer.published if d.action is Action.TAG_REUSED}
+    assert len(ids) == 1
+    history = fakes.store.require(quarantined).history
+    assert [e.action for e in history].count("tag_reused") == 1
+    assert fakes.gate().handle(push(other, "v1.3.0")).action is Action.NOOP  # confirmed: a third delivery is quiet
